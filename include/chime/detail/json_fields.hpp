@@ -1,0 +1,63 @@
+// Helpers for reading trigger settings from JSON with errors that name the
+// trigger kind, the key and what was expected.
+#pragma once
+
+#include <chime/error.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace chime::detail {
+
+[[noreturn]] inline void throw_json_error(std::string_view kind, const std::string& what) {
+    throw invalid_input(std::string(kind) + " trigger: " + what);
+}
+
+// Rejects a value that is not an object, and any key not in `known`, so a
+// misspelt key ("timezone" for "tz") is an error instead of a silent default.
+inline void check_object_keys(const nlohmann::json& j, std::string_view kind,
+                              std::initializer_list<std::string_view> known) {
+    if (!j.is_object()) {
+        throw_json_error(kind, "expected a JSON object, got " + j.dump());
+    }
+    for (const auto& item : j.items()) {
+        bool found = item.key() == "kind";
+        for (auto k : known) {
+            found = found || item.key() == k;
+        }
+        if (!found) {
+            std::string list;
+            for (auto k : known) {
+                list += (list.empty() ? "" : ", ") + std::string(k);
+            }
+            throw_json_error(kind, "unknown key \"" + item.key() + "\"; expected " + list);
+        }
+    }
+}
+
+inline std::optional<std::string> optional_string(const nlohmann::json& j, std::string_view kind,
+                                                  const char* key) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+        return std::nullopt;
+    }
+    if (!it->is_string()) {
+        throw_json_error(kind, std::string("\"") + key + "\" must be a string, got " + it->dump());
+    }
+    return it->get<std::string>();
+}
+
+inline std::string required_string(const nlohmann::json& j, std::string_view kind,
+                                   const char* key) {
+    auto value = optional_string(j, kind, key);
+    if (!value) {
+        throw_json_error(kind, std::string("\"") + key + "\" is missing");
+    }
+    return *value;
+}
+
+} // namespace chime::detail

@@ -1,0 +1,40 @@
+// The exception family of chime. Expected outcomes ("no next fire time") are
+// values, never exceptions; these types report input that is invalid and
+// failures of the system underneath (a missing tz database, for example).
+// Thread safety: the types are immutable values.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace chime {
+
+// Base of every exception chime throws.
+class error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Input that a user or a peer wrote is invalid: a cron expression, a JSON
+// trigger, an ISO 8601 value. what() names the value and what is wrong.
+class invalid_input : public error {
+public:
+    using error::error;
+};
+
+// A time zone name that the tz database does not contain, or a tz database
+// that cannot be read.
+class zone_error : public error {
+public:
+    zone_error(std::string zone_name, const std::string& message)
+        : error(message), zone_name_(std::move(zone_name)) {}
+
+    // The IANA name that was requested, as written by the caller.
+    const std::string& zone_name() const noexcept { return zone_name_; }
+
+private:
+    std::string zone_name_;
+};
+
+} // namespace chime

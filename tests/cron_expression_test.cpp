@@ -1,0 +1,2 @@
+#include <chime/cron_expression.hpp>
+#include <catch2/catch.hpp>

@@ -1,0 +1,2 @@
+#include <chime/cron.hpp>
+#include <catch2/catch.hpp>

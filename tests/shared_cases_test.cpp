@@ -1,0 +1,101 @@
+// Runs every case of tests/data/cron-cases.jsonl: cron fire times taken from
+// public bug reports against other schedulers. Each case lists the expected
+// fire times under the default DST policy ("expected") and, where the answer
+// differs, under dst_skip ("expected_skip_policy") and dst_every_instant
+// ("expected_wall_clock_all"). Answers for other dialects
+// ("expected_cronie", "expected_strict_parse") describe parsers chime does
+// not imitate and are not checked.
+#include <chime/cron.hpp>
+#include <chime/iso8601.hpp>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using nlohmann::json;
+
+std::vector<json> load_cases() {
+    std::ifstream in(CHIME_TEST_DATA_DIR "/cron-cases.jsonl");
+    REQUIRE(in.good());
+    std::vector<json> cases;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (!line.empty()) {
+            cases.push_back(json::parse(line));
+        }
+    }
+    return cases;
+}
+
+// Fire times of `trigger` after the case's start, as many as expected, plus
+// one more when the case has an end (which must then yield nothing).
+template <class Trigger>
+void check_fires(const Trigger& trigger, const json& c, const json& expected) {
+    auto from = std::chrono::floor<std::chrono::seconds>(
+        chime::parse_precise_instant(c["start"].get<std::string>()));
+    std::optional<chime::instant> end;
+    if (c.contains("end")) {
+        end = std::chrono::floor<std::chrono::seconds>(
+            chime::parse_precise_instant(c["end"].get<std::string>()));
+    }
+    for (const auto& want : expected) {
+        auto text = want.get<std::string>();
+        INFO("expected " << text);
+        auto next = trigger.next_after(from);
+        REQUIRE(next.has_value());
+        REQUIRE((!end || *next <= *end));
+        CHECK(chime::format_instant(*next, trigger.time_zone()) == text);
+        CHECK(*next == chime::parse_instant(text));
+        from = *next;
+    }
+    if (end || expected.empty()) {
+        auto next = trigger.next_after(from);
+        INFO("unexpected fire " << (next ? chime::format_utc(*next) : std::string("none")));
+        CHECK((!next || (end && *next > *end)));
+    }
+}
+
+} // namespace
+
+TEST_CASE("shared cron cases hold under each DST policy", "[cron][cases]") {
+    auto cases = load_cases();
+    REQUIRE(cases.size() >= 70);
+    int checked = 0;
+    for (const auto& c : cases) {
+        if (c["kind"] != "cron") {
+            continue;
+        }
+        DYNAMIC_SECTION(c["id"].get<std::string>()) {
+            INFO(c["expr"].get<std::string>() << " in " << c["tz"].get<std::string>() << " from "
+                                              << c["start"].get<std::string>());
+            auto expr = c["expr"].get<std::string>();
+            auto tz = chime::zone::locate(c["tz"].get<std::string>());
+            const auto& expected = c["expected"];
+            if (!expected.empty() && expected[0].get<std::string>().starts_with("error:")) {
+                CHECK_THROWS_AS(chime::cron_trigger(expr, tz), chime::invalid_input);
+            } else {
+                check_fires(chime::cron_trigger(expr, tz), c, expected);
+                if (c.contains("expected_skip_policy")) {
+                    SECTION("skip") {
+                        check_fires(chime::cron_trigger(expr, tz,
+                                                        chime::dst_setting::of(chime::dst_skip{})),
+                                    c, c["expected_skip_policy"]);
+                    }
+                }
+                if (c.contains("expected_wall_clock_all")) {
+                    SECTION("every_instant") {
+                        check_fires(chime::cron_trigger(
+                                        expr, tz, chime::dst_setting::of(chime::dst_every_instant{})),
+                                    c, c["expected_wall_clock_all"]);
+                    }
+                }
+            }
+            ++checked;
+        }
+    }
+}
