@@ -98,14 +98,15 @@ inline std::optional<fire_time> cron_trigger::search(instant after) const noexce
         return local_seconds{i.time_since_epoch() + offset};
     };
 
-    auto span = zone_.span_at(after);
     if (zone_.is_fixed()) {
-        auto local = expression_.next_local(local_of(after, span.offset) + seconds{1}, local_limit);
+        const auto offset = zone_.fixed_offset();
+        auto local = expression_.next_local(local_of(after, offset) + seconds{1}, local_limit);
         if (!local) {
             return std::nullopt;
         }
-        return fire_time{instant{local->time_since_epoch() - span.offset}, *local};
+        return fire_time{instant{local->time_since_epoch() - offset}, *local};
     }
+    auto span = zone_.span_at(after);
 
     const dst_rule rule = dst_.rule_for({expression_.is_fixed_time()});
     local_seconds from = local_of(after, span.offset) + seconds{1};

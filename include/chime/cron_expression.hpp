@@ -104,6 +104,12 @@ private:
     bool day_of_week_star_ = true;
     bool simple_days_ = true;           // no specials: the fast path applies
     bool never_ = false;                // provably never matches
+    bool every_day_ = false;            // every day of every month of every year matches
+
+    // Bit h * 60 + m is set when hour h and minute m both match (1,440 bits).
+    std::array<std::uint64_t, 23> minutes_of_day_{};
+    int first_minute_ = -1; // the first and last set bits of minutes_of_day_, -1 when none
+    int last_minute_ = -1;
 
     // For each weekday of the 1st of a month, the days 1-31 whose weekday is in weekdays_.
     std::array<std::uint32_t, 7> weekday_pattern_{};
@@ -123,6 +129,9 @@ private:
         return i >= 0 && i < end_year - first_year && ((years_[i / 64] >> (i % 64)) & 1) != 0;
     }
     int next_year(int y) const noexcept;
+    // The first matching time of day at or after hh:mm:ss, as seconds since
+    // midnight, or none when the rest of the day has no match.
+    std::optional<std::chrono::seconds> next_time_of_day(int hh, int mm, int ss) const noexcept;
     void finish();
 };
 
@@ -160,6 +169,22 @@ inline int next_bit(Int bits, int from) noexcept {
     return masked == 0 ? -1 : std::countr_zero(masked);
 }
 
+// Parses a whole token of up to 9 decimal digits; false for anything else.
+inline bool parse_small_int(std::string_view token, int& value) noexcept {
+    if (token.empty() || token.size() > 9) {
+        return false;
+    }
+    int result = 0;
+    for (char c : token) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        result = result * 10 + (c - '0');
+    }
+    value = result;
+    return true;
+}
+
 inline std::string upper(std::string_view text) {
     std::string out(text);
     for (auto& c : out) {
@@ -187,7 +212,7 @@ public:
             throw invalid_input("cron expression is empty; expected 5, 6 or 7 fields such as "
                                 "\"30 2 * * *\"");
         }
-        std::vector<std::string_view> fields;
+        field_list fields;
         if (trimmed.front() == '@') {
             auto macro = detail::upper(trimmed);
             if (macro == "@REBOOT") {
@@ -285,25 +310,44 @@ private:
         return {"", 0, 0};
     }
 
+    // Blanks separate fields: space, tab, and the line ends a crontab may leave.
+    static bool is_blank(char c) noexcept {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+    }
+
     static std::string_view trim(std::string_view s) {
-        while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
+        while (!s.empty() && is_blank(s.front())) {
             s.remove_prefix(1);
         }
-        while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
+        while (!s.empty() && is_blank(s.back())) {
             s.remove_suffix(1);
         }
         return s;
     }
 
-    static std::vector<std::string_view> split(std::string_view s) {
-        std::vector<std::string_view> parts;
+    // Up to 8 fields; a ninth is counted but not kept, for the error message.
+    struct field_list {
+        std::array<std::string_view, 8> items;
+        std::size_t count = 0;
+        std::size_t size() const noexcept { return count; }
+        std::string_view operator[](std::size_t i) const noexcept { return items[i]; }
+        void push_back(std::string_view item) noexcept {
+            if (count < items.size()) {
+                items[count] = item;
+            }
+            ++count;
+        }
+    };
+
+    static field_list split(std::string_view s) {
+        field_list parts;
         std::size_t i = 0;
         while (i < s.size()) {
-            while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) {
+            while (i < s.size() && is_blank(s[i])) {
                 ++i;
             }
             auto begin = i;
-            while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) {
+            while (i < s.size() && !is_blank(s[i])) {
                 ++i;
             }
             if (i > begin) {
@@ -341,8 +385,7 @@ private:
         auto s = spec(kind, quartz_);
         if (std::isdigit(static_cast<unsigned char>(token.front()))) {
             int value = 0;
-            auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), value);
-            if (ec != std::errc{} || end != token.data() + token.size()) {
+            if (!detail::parse_small_int(token, value)) {
                 fail(kind, quoted(token) + " is not a number; expected " + allowed(kind));
             }
             if (value < s.min || value > s.max) {
@@ -382,6 +425,10 @@ private:
     // bit set over the field's own values. Ranges of cyclic fields may wrap
     // (22-2 is 22,23,0,1,2).
     std::uint64_t read_bits(std::string_view field, field_kind kind) {
+        if (field == "*") {
+            auto s = spec(kind, quartz_);
+            return (~std::uint64_t{0} >> (63 - s.max)) & (~std::uint64_t{0} << s.min);
+        }
         std::uint64_t bits = 0;
         for_each_element(field, kind, [&](std::string_view element) {
             for_each_value(element, kind, [&](int v) { bits |= std::uint64_t{1} << v; });
@@ -495,6 +542,10 @@ private:
 
     void read_day_of_month(std::string_view field, cron_expression& result) {
         auto kind = field_kind::day_of_month;
+        if (field == "*") {
+            result.days_ = 0xfffffffe;
+            return;
+        }
         for_each_element(field, kind, [&](std::string_view element) {
             auto upper = detail::upper(element);
             if (upper == "L") {
@@ -539,6 +590,10 @@ private:
 
     void read_day_of_week(std::string_view field, cron_expression& result) {
         auto kind = field_kind::day_of_week;
+        if (field == "*") {
+            result.weekdays_ = 0x7f;
+            return;
+        }
         for_each_element(field, kind, [&](std::string_view element) {
             auto upper = detail::upper(element);
             if (auto hash = upper.find('#'); hash != std::string::npos) {
@@ -592,17 +647,27 @@ inline cron_expression cron_expression::parse(std::string_view text, cron_option
 }
 
 inline void cron_expression::finish() {
+    // Copy the 60 minute bits to position h * 60 for every matching hour.
+    for (std::uint32_t bits = hours_; bits != 0; bits &= bits - 1) {
+        int h = std::countr_zero(bits);
+        int word = h * 60 / 64, shift = h * 60 % 64;
+        minutes_of_day_[word] |= minutes_ << shift;
+        if (shift > 4) {
+            minutes_of_day_[word + 1] |= minutes_ >> (64 - shift);
+        }
+    }
+    if (hours_ != 0 && minutes_ != 0) {
+        first_minute_ = std::countr_zero(hours_) * 60 + std::countr_zero(minutes_);
+        last_minute_ = (31 - std::countl_zero(hours_)) * 60 + (63 - std::countl_zero(minutes_));
+    }
     simple_days_ = last_minus_ == 0 && nearest_weekday_ == 0 && !last_weekday_of_month_ &&
                    last_of_weekday_ == 0 && nth_weekday_ == 0;
+    // Rotate the weekday set so that bit 0 is the weekday of the 1st, then
+    // repeat it every 7 bits to cover days 1-31 (bit d is day d).
     for (unsigned first = 0; first < 7; ++first) {
-        std::uint32_t pattern = 0;
-        for (unsigned day = 1; day <= 31; ++day) {
-            unsigned wd = (first + day - 1) % 7;
-            if ((weekdays_ >> wd) & 1) {
-                pattern |= std::uint32_t{1} << day;
-            }
-        }
-        weekday_pattern_[first] = pattern;
+        std::uint64_t rotated = ((weekdays_ >> first) | (weekdays_ << (7 - first))) & 0x7f;
+        std::uint64_t repeated = rotated * 0x0000000810204081ull; // copies at bits 0, 7, 14, 21, 28
+        weekday_pattern_[first] = static_cast<std::uint32_t>((repeated << 1) & 0xfffffffeull);
     }
 
     // A day-of-month list alone (the day-of-week side is '*' or '?') that
@@ -624,6 +689,14 @@ inline void cron_expression::finish() {
     for (auto word : years_) {
         any_year = any_year || word != 0;
     }
+    constexpr int year_count = end_year - first_year;
+    bool every_year = (years_[year_count / 64] | (~std::uint64_t{0} << (year_count % 64))) ==
+                      ~std::uint64_t{0};
+    for (int i = 0; i < year_count / 64; ++i) {
+        every_year = every_year && years_[i] == ~std::uint64_t{0};
+    }
+    every_day_ = simple_days_ && every_year && (months_ & 0x1ffe) == 0x1ffe &&
+                 (days_ & 0xfffffffe) == 0xfffffffe && (weekdays_ & 0x7f) == 0x7f;
     never_ = never_ || !any_year || months_ == 0 || hours_ == 0 || minutes_ == 0 || seconds_ == 0;
 }
 
@@ -698,6 +771,38 @@ inline int cron_expression::next_year(int y) const noexcept {
     return end_year;
 }
 
+inline std::optional<std::chrono::seconds>
+cron_expression::next_time_of_day(int hh, int mm, int ss) const noexcept {
+    int minute = hh * 60 + mm;
+    if (minute > last_minute_) {
+        return std::nullopt;
+    }
+    if (minute <= first_minute_ && (minute < first_minute_ || ss == 0)) {
+        return std::chrono::seconds{first_minute_ * 60 + std::countr_zero(seconds_)};
+    }
+    if ((minutes_of_day_[minute / 64] >> (minute % 64)) & 1) {
+        int s = detail::next_bit(seconds_, ss);
+        if (s >= 0) {
+            return std::chrono::seconds{minute * 60 + s};
+        }
+    }
+    // The next matching minute of the day, at its first matching second.
+    if (++minute > last_minute_) {
+        return std::nullopt;
+    }
+    for (int word = minute / 64; word < int(minutes_of_day_.size()); ++word) {
+        std::uint64_t bits = minutes_of_day_[word];
+        if (word == minute / 64) {
+            bits &= ~std::uint64_t{0} << (minute % 64);
+        }
+        if (bits != 0) {
+            int found = word * 64 + std::countr_zero(bits);
+            return std::chrono::seconds{found * 60 + std::countr_zero(seconds_)};
+        }
+    }
+    return std::nullopt;
+}
+
 inline bool cron_expression::matches(local_seconds t) const noexcept {
     if (never_) {
         return false;
@@ -722,24 +827,36 @@ inline std::optional<local_seconds> cron_expression::next_local(local_seconds fr
         return std::nullopt;
     }
     auto start_day = date::floor<date::days>(from);
+    const local_seconds end_of_search{date::local_days{date::year{end_year} / 1 / 1}};
+    if (every_day_ && from >= local_seconds{}) {
+        // Only the time of day decides: no calendar arithmetic is needed.
+        auto sod = (from - start_day).count();
+        auto time = next_time_of_day(0, int(sod / 60), int(sod % 60));
+        local_seconds result = time ? start_day + *time
+                                    : start_day + date::days{1} + *next_time_of_day(0, 0, 0);
+        if (result >= limit || result >= end_of_search) {
+            return std::nullopt;
+        }
+        return result;
+    }
     date::year_month_day ymd{start_day};
     int y = int(ymd.year());
-    int m = int(unsigned(ymd.month()));
-    int d = int(unsigned(ymd.day()));
+    unsigned m = unsigned(ymd.month());
+    unsigned d = unsigned(ymd.day());
     auto sod = (from - start_day).count();
     int hh = int(sod / 3600), mm = int(sod / 60 % 60), ss = int(sod % 60);
-
-    auto limit_day = date::floor<date::days>(limit);
     if (y < first_year) {
         y = first_year;
         m = 1;
         d = 1;
         hh = mm = ss = 0;
     }
+    const auto limit_day = date::floor<date::days>(limit);
 
-    // Each pass moves at least one unit forward, and the year bound ends the
+    // Each pass moves forward by at least a day, and the year bound ends the
     // loop, so a pattern that never matches returns after a bounded search.
     while (true) {
+        // Find the next month at or after y-m that matches.
         if (!year_matches(y)) {
             y = next_year(y);
             m = 1;
@@ -749,7 +866,7 @@ inline std::optional<local_seconds> cron_expression::next_local(local_seconds fr
         if (y >= end_year) {
             return std::nullopt;
         }
-        int next_m = detail::next_bit(months_, m);
+        int next_m = detail::next_bit(months_, int(m));
         if (next_m < 0) {
             ++y;
             m = 1;
@@ -757,80 +874,47 @@ inline std::optional<local_seconds> cron_expression::next_local(local_seconds fr
             hh = mm = ss = 0;
             continue;
         }
-        if (next_m != m) {
-            m = next_m;
+        if (unsigned(next_m) != m) {
+            m = unsigned(next_m);
             d = 1;
             hh = mm = ss = 0;
         }
-        auto month_start = date::local_days{date::year{y} / date::month{unsigned(m)} / 1};
+        const auto month_start = date::local_days{date::year{y} / date::month{m} / 1};
         if (month_start > limit_day) {
             return std::nullopt;
         }
-        unsigned length = detail::days_in_month(y, unsigned(m));
-        unsigned first_weekday = static_cast<unsigned>(
-            (month_start.time_since_epoch().count() % 7 + 11) % 7); // 1970-01-01 was a Thursday
-        std::uint32_t days = day_mask(y, unsigned(m), length, first_weekday);
-        int next_d = detail::next_bit(days, d);
-        if (next_d < 0) {
-            if (++m > 12) {
-                ++y;
-                m = 1;
+        const unsigned length = detail::days_in_month(y, m);
+        // 1970-01-01 was a Thursday (4); month_start is never before 1970 here.
+        const auto first_weekday =
+            static_cast<unsigned>((month_start.time_since_epoch().count() + 4) % 7);
+        const std::uint32_t days = day_mask(y, m, length, first_weekday);
+
+        // Within the month: the next matching day, then the time on it.
+        for (int day = detail::next_bit(days, int(d)); day >= 0;
+             day = detail::next_bit(days, day + 1)) {
+            if (unsigned(day) != d) {
+                d = unsigned(day);
+                hh = mm = ss = 0;
             }
-            d = 1;
-            hh = mm = ss = 0;
-            continue;
-        }
-        if (next_d != d) {
-            d = next_d;
-            hh = mm = ss = 0;
-        }
-        auto day_start = month_start + date::days{d - 1};
-        if (day_start > limit_day) {
-            return std::nullopt;
-        }
-        int next_h = detail::next_bit(hours_, hh);
-        if (next_h < 0) {
-            ++d;
-            hh = mm = ss = 0;
-            continue;
-        }
-        if (next_h != hh) {
-            hh = next_h;
-            mm = ss = 0;
-        }
-        int next_min = detail::next_bit(minutes_, mm);
-        if (next_min < 0) {
-            ++hh;
-            mm = ss = 0;
-            if (hh > 23) {
-                ++d;
-                hh = 0;
+            const auto day_start = month_start + date::days{d - 1};
+            if (day_start > limit_day) {
+                return std::nullopt;
             }
-            continue;
-        }
-        if (next_min != mm) {
-            mm = next_min;
-            ss = 0;
-        }
-        int next_s = detail::next_bit(seconds_, ss);
-        if (next_s < 0) {
-            ++mm;
-            ss = 0;
-            if (mm > 59) {
-                mm = 0;
-                if (++hh > 23) {
-                    ++d;
-                    hh = 0;
+            if (auto time = next_time_of_day(hh, mm, ss)) {
+                local_seconds result = day_start + *time;
+                if (result >= limit) {
+                    return std::nullopt;
                 }
+                return result;
             }
-            continue;
+            hh = mm = ss = 0;
         }
-        ss = next_s;
-        local_seconds result = day_start + hours{hh} + minutes{mm} + seconds{ss};
-        if (result >= limit) {
-            return std::nullopt;
+        if (++m > 12) {
+            ++y;
+            m = 1;
         }
-        return result;
+        d = 1;
+        hh = mm = ss = 0;
     }
 }
 

@@ -18,7 +18,9 @@
 #include <date/tz.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -78,6 +80,10 @@ struct zone_table {
     // segment is open-ended. Adjacent segments always differ in offset.
     std::vector<instant> begins;
     std::vector<std::chrono::seconds> offsets;
+    // bucket_first[b] is the segment that contains bucket_base + b * 2^bucket_shift
+    // seconds, so a lookup scans a few segments instead of searching them all.
+    instant bucket_base{};
+    std::vector<std::uint32_t> bucket_first;
 };
 
 std::shared_ptr<const zone_table> load_zone_table(std::string_view name);
@@ -119,6 +125,9 @@ public:
 
     // True when the zone never changes its offset (UTC, Etc/GMT+5).
     bool is_fixed() const noexcept { return table_->begins.size() == 1; }
+
+    // The offset of a fixed zone; for other zones, the offset before 1800.
+    std::chrono::seconds fixed_offset() const noexcept { return table_->offsets.front(); }
 
     friend bool operator==(const zone& a, const zone& b) noexcept {
         return a.table_ == b.table_ || a.table_->name == b.table_->name;
@@ -399,6 +408,27 @@ inline std::shared_ptr<const zone_table> build_zone_table(const date::time_zone&
     return table;
 }
 
+// About 194 days: no zone has more than a few transitions in one bucket.
+inline constexpr int bucket_shift = 24;
+
+inline void build_buckets(zone_table& table) {
+    if (table.begins.size() < 2) {
+        return;
+    }
+    table.bucket_base = table.begins[1];
+    auto span = (search_limit - table.bucket_base).count();
+    auto count = static_cast<std::size_t>(span >> bucket_shift) + 1;
+    table.bucket_first.resize(count);
+    std::uint32_t segment = 0;
+    for (std::size_t b = 0; b < count; ++b) {
+        instant start = table.bucket_base + std::chrono::seconds{std::int64_t(b) << bucket_shift};
+        while (segment + 1 < table.begins.size() && table.begins[segment + 1] <= start) {
+            ++segment;
+        }
+        table.bucket_first[b] = segment;
+    }
+}
+
 inline std::shared_ptr<const zone_table> utc_table() {
     static const auto table = [] {
         auto t = std::make_shared<zone_table>();
@@ -434,6 +464,9 @@ inline std::shared_ptr<const zone_table> load_zone_table(std::string_view name) 
         renamed->name = std::string(name);
         table = std::move(renamed);
     }
+    auto indexed = std::make_shared<zone_table>(*table);
+    build_buckets(*indexed);
+    table = std::move(indexed);
     cache.emplace(std::string(name), table);
     return table;
 }
@@ -475,6 +508,18 @@ inline zone zone::local() {
 
 inline std::size_t zone::index_at(instant t) const noexcept {
     const auto& begins = table_->begins;
+    const auto& buckets = table_->bucket_first;
+    if (!buckets.empty() && t >= table_->bucket_base) {
+        auto bucket = static_cast<std::size_t>((t - table_->bucket_base).count() >>
+                                               detail::bucket_shift);
+        if (bucket < buckets.size()) {
+            std::size_t i = buckets[bucket];
+            while (i + 1 < begins.size() && begins[i + 1] <= t) {
+                ++i;
+            }
+            return i;
+        }
+    }
     auto it = std::upper_bound(begins.begin() + 1, begins.end(), t);
     return static_cast<std::size_t>(it - begins.begin()) - 1;
 }
