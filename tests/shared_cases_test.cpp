@@ -5,7 +5,9 @@
 // ("expected_wall_clock_all"). Answers for other dialects
 // ("expected_cronie", "expected_strict_parse") describe parsers chime does
 // not imitate and are not checked.
+#include <chime/at.hpp>
 #include <chime/cron.hpp>
+#include <chime/interval.hpp>
 #include <chime/iso8601.hpp>
 
 #include <catch2/catch.hpp>
@@ -13,6 +15,7 @@
 
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -98,4 +101,53 @@ TEST_CASE("shared cron cases hold under each DST policy", "[cron][cases]") {
             ++checked;
         }
     }
+}
+
+namespace {
+
+// The text after `prefix` and before `suffix` in `text`; fails the test when
+// `text` does not have that shape.
+std::string between(std::string_view text, std::string_view prefix, std::string_view suffix) {
+    INFO("expr \"" << text << "\" should start with \"" << prefix << "\" and contain \""
+                    << suffix << "\"");
+    REQUIRE(text.starts_with(prefix));
+    text.remove_prefix(prefix.size());
+    auto end = suffix.empty() ? text.size() : text.find(suffix);
+    REQUIRE(end != std::string_view::npos);
+    return std::string(text.substr(0, end));
+}
+
+} // namespace
+
+TEST_CASE("shared date and interval cases hold", "[at][interval][cases]") {
+    auto cases = load_cases();
+    int dates = 0;
+    int intervals = 0;
+    for (const auto& c : cases) {
+        const auto kind = c["kind"].get<std::string>();
+        if (kind != "date" && kind != "interval") {
+            continue;
+        }
+        DYNAMIC_SECTION(c["id"].get<std::string>()) {
+            const auto expr = c["expr"].get<std::string>();
+            INFO(expr << " in " << c["tz"].get<std::string>() << " from "
+                      << c["start"].get<std::string>());
+            auto tz = chime::zone::locate(c["tz"].get<std::string>());
+            if (kind == "date") {
+                // "date: 2015-03-08 02:30 local": a local time read in the case's zone.
+                auto local = chime::parse_date_time(between(expr, "date: ", " local")).local;
+                check_fires(chime::at_trigger(local, tz), c, c["expected"]);
+                ++dates;
+            } else {
+                // "interval: every 30 s from 2026-03-08T01:59:00-08:00".
+                auto seconds = std::stoll(between(expr, "interval: every ", " s from "));
+                auto anchor = chime::parse_instant(expr.substr(expr.find(" s from ") + 8));
+                chime::time_window window{anchor, std::nullopt};
+                check_fires(chime::interval_trigger(std::chrono::seconds{seconds}, window, tz), c,
+                            c["expected"]);
+                ++intervals;
+            }
+        }
+    }
+    CHECK(dates + intervals >= 1);
 }

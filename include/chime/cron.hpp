@@ -93,6 +93,12 @@ inline std::optional<fire_time> cron_trigger::search(instant after) const noexce
     if (after >= search_limit - seconds{1}) {
         return std::nullopt;
     }
+    // No fire time is before 1970, and starting there keeps the local-time
+    // arithmetic below far from the limits of the 64-bit representation.
+    const instant earliest = date::sys_days{date::year{1969} / 12 / 30};
+    if (after < earliest) {
+        after = earliest;
+    }
     const auto local_limit = local_seconds{search_limit.time_since_epoch()} + date::days{1};
     auto local_of = [](instant i, seconds offset) {
         return local_seconds{i.time_since_epoch() + offset};
@@ -198,7 +204,7 @@ cron_trigger cron_trigger::from_json(const nlohmann::json& j) {
     auto dst_name = detail::optional_string(j, kind, "dst");
     cron_options options{detail::read_day_rule(j), detail::read_weekday_numbering(j)};
     auto window = time_window::from_json(j, kind);
-    zone tz = tz_name ? zone::locate(*tz_name) : zone::local();
+    zone tz = tz_name ? detail::zone_from_json(j, kind, "tz", zone{}) : zone::local();
     dst_setting dst = dst_name ? dst_setting_named<Policies...>(*dst_name) : dst_setting{};
     return cron_trigger(expr, std::move(tz), dst, options, window);
 }

@@ -492,7 +492,10 @@ private:
             if (stepped) {
                 fail(kind, "'?' takes no step");
             }
-        } else if (auto dash = range.find('-', 1); dash != std::string_view::npos) {
+        } else if (auto dash = range.find('-'); dash != std::string_view::npos) {
+            if (dash == 0 || dash + 1 == range.size()) {
+                fail(kind, "range " + quoted(range) + " is missing a value; expected N-M");
+            }
             low = read_value(range.substr(0, dash), kind);
             high = read_value(range.substr(dash + 1), kind);
         } else {
@@ -511,8 +514,9 @@ private:
             }
         }
         if (low <= high) {
-            for (int v = low; v <= high; v += step) {
-                emit_value(kind, v, emit);
+            // 64-bit counters: a step near INT_MAX must not overflow.
+            for (long long v = low; v <= high; v += step) {
+                emit_value(kind, int(v), emit);
             }
             return;
         }
@@ -520,8 +524,8 @@ private:
         // Day-of-week wraps over its seven days, so 0 and 7 are not both visited.
         int cycle_max = kind == field_kind::day_of_week && !quartz_ ? 6 : s.max;
         int length = (cycle_max - low + 1) + (high - s.min + 1);
-        for (int i = 0; i < length; i += step) {
-            int v = low + i;
+        for (long long i = 0; i < length; i += step) {
+            int v = low + int(i);
             if (v > cycle_max) {
                 v = s.min + (v - cycle_max - 1);
             }
@@ -558,10 +562,7 @@ private:
             }
             if (upper.starts_with("L-")) {
                 int n = 0;
-                auto digits = std::string_view(upper).substr(2);
-                auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-                if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() ||
-                    n > 30) {
+                if (!detail::parse_small_int(std::string_view(upper).substr(2), n) || n > 30) {
                     fail(kind, quoted(element) + " is invalid; L-n needs n in 0-30");
                 }
                 result.last_minus_ |= std::uint32_t{1} << n;
@@ -597,6 +598,9 @@ private:
         for_each_element(field, kind, [&](std::string_view element) {
             auto upper = detail::upper(element);
             if (auto hash = upper.find('#'); hash != std::string::npos) {
+                if (hash == 0) {
+                    fail(kind, quoted(element) + " needs a weekday before '#', such as MON#1");
+                }
                 int day = weekday_index(read_value(std::string_view(element).substr(0, hash), kind));
                 auto nth_text = std::string_view(upper).substr(hash + 1);
                 int nth = 0;

@@ -23,12 +23,12 @@ public:
     using error::error;
 };
 
-// A time zone name that the tz database does not contain, or a tz database
-// that cannot be read.
-class zone_error : public error {
+// A time zone name that the tz database does not contain. It is invalid
+// input, so a caller that catches invalid_input also catches it.
+class zone_error : public invalid_input {
 public:
     zone_error(std::string zone_name, const std::string& message)
-        : error(message), zone_name_(std::move(zone_name)) {}
+        : invalid_input(message), zone_name_(std::move(zone_name)) {}
 
     // The IANA name that was requested, as written by the caller.
     const std::string& zone_name() const noexcept { return zone_name_; }

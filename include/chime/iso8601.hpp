@@ -183,10 +183,11 @@ inline date_time_text parse_date_time(std::string_view text) {
             if (!detail::read_digits(text, pos, 2, oh)) {
                 detail::throw_bad_date_time(text, "the UTC offset is not +HH:MM");
             }
-            if (pos < text.size() && text[pos] == ':') {
+            bool colon = pos < text.size() && text[pos] == ':';
+            if (colon) {
                 ++pos;
             }
-            if (pos < text.size() && !detail::read_digits(text, pos, 2, om)) {
+            if ((colon || pos < text.size()) && !detail::read_digits(text, pos, 2, om)) {
                 detail::throw_bad_date_time(text, "the UTC offset is not +HH:MM");
             }
             if (oh > 23 || om > 59) {
@@ -287,6 +288,9 @@ inline iso_duration parse_duration(std::string_view text) {
     }
     if (!any) {
         return fail("it has no number");
+    }
+    if (in_time && next_time == 0) {
+        return fail("T is not followed by hours, minutes or seconds");
     }
     return result;
 }

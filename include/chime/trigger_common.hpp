@@ -68,12 +68,23 @@ struct time_window {
     // Reads "start" and "end" (ISO 8601 instants). A start with a fraction of
     // a second is rounded up, an end rounded down, as fire times are whole seconds.
     static time_window from_json(const nlohmann::json& j, std::string_view kind) {
+        auto read = [&](const char* key) -> std::optional<precise_instant> {
+            auto text = detail::optional_string(j, kind, key);
+            if (!text) {
+                return std::nullopt;
+            }
+            try {
+                return parse_precise_instant(*text);
+            } catch (const invalid_input& e) {
+                detail::throw_json_error(kind, std::string("\"") + key + "\": " + e.what());
+            }
+        };
         time_window window;
-        if (auto text = detail::optional_string(j, kind, "start")) {
-            window.start = std::chrono::ceil<std::chrono::seconds>(parse_precise_instant(*text));
+        if (auto start = read("start")) {
+            window.start = std::chrono::ceil<std::chrono::seconds>(*start);
         }
-        if (auto text = detail::optional_string(j, kind, "end")) {
-            window.end = std::chrono::floor<std::chrono::seconds>(parse_precise_instant(*text));
+        if (auto end = read("end")) {
+            window.end = std::chrono::floor<std::chrono::seconds>(*end);
         }
         if (window.start && window.end && *window.end < *window.start) {
             detail::throw_json_error(kind, "\"end\" " + format_utc(*window.end) +

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chime/error.hpp>
+#include <chime/zone.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -58,6 +59,21 @@ inline std::string required_string(const nlohmann::json& j, std::string_view kin
         throw_json_error(kind, std::string("\"") + key + "\" is missing");
     }
     return *value;
+}
+
+// The zone named by `key`, or `fallback` when the key is absent. An unknown
+// name is an invalid_input naming the kind, the key and the name.
+inline zone zone_from_json(const nlohmann::json& j, std::string_view kind, const char* key,
+                           const zone& fallback) {
+    auto name = optional_string(j, kind, key);
+    if (!name) {
+        return fallback;
+    }
+    try {
+        return zone::locate(*name);
+    } catch (const zone_error& e) {
+        throw_json_error(kind, std::string("\"") + key + "\" is invalid: " + e.what());
+    }
 }
 
 } // namespace chime::detail
