@@ -279,10 +279,12 @@ void print_fire_times(const chime::any_trigger& trigger, chime::instant from,
         }
     } else if (printed == 0) {
         err << "chimectl: no fire time after " << from_text
-            << "; the trigger does not fire again before the year 2400, where the search ends\n";
+            << "; the trigger has no later fire time before its end, or before the year 2400 "
+               "where searches stop\n";
     } else {
         err << "chimectl: only " << plural(printed, "fire time") << " after " << from_text
-            << "; the trigger does not fire again before the year 2400, where the search ends\n";
+            << "; the trigger has no later fire time before its end, or before the year 2400 "
+               "where searches stop\n";
     }
 }
 

@@ -228,7 +228,8 @@ inline std::optional<fire_time> jitter::next_fire_after(instant t) const {
             fire = inner_.next_fire_after(fire->at);
         }
     }
-    if (best && !window_.admits(best->at)) {
+    // A delay may carry the last inner fire past the end of every search.
+    if (best && (!window_.admits(best->at) || best->at >= search_limit)) {
         return std::nullopt;
     }
     return best;
