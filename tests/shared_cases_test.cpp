@@ -1,8 +1,8 @@
 // Runs every case of tests/data/cron-cases.jsonl: cron fire times taken from
 // public bug reports against other schedulers. Each case lists the expected
-// fire times under the default DST policy ("expected") and, where the answer
+// fire times under the default DST policy ("expected") and, where the result
 // differs, under dst_skip ("expected_skip_policy") and dst_every_instant
-// ("expected_wall_clock_all"). Answers for other dialects
+// ("expected_wall_clock_all"). Results for other dialects
 // ("expected_cronie", "expected_strict_parse") describe parsers chime does
 // not imitate and are not checked.
 #include <chime/at.hpp>

@@ -26,13 +26,13 @@
 
 namespace chime {
 
-// How day-of-month and day-of-week combine when both are restricted.
+// The rule that combines day-of-month and day-of-week when both are restricted.
 enum class day_rule {
     either, // Vixie cron: a day matches if either field matches
     both    // a day matches only if both fields match
 };
 
-// What the numbers of the day-of-week field mean.
+// The numbering of the day-of-week field.
 enum class weekday_numbering {
     automatic, // quartz for a 7-field expression with '?' in a day field, cron otherwise
     cron,      // 0-7, 0 and 7 are Sunday

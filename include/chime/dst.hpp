@@ -15,13 +15,13 @@
 
 namespace chime {
 
-// What happens to a local time inside a forward jump (a gap).
+// The action for a local time inside a forward jump (a gap).
 enum class gap_action {
     skip,          // the time never fires that day
     run_after_jump // the time fires once, at the first instant after the jump
 };
 
-// What happens to a local time that occurs twice in a backward jump.
+// The action for a local time that occurs twice in a backward jump.
 enum class overlap_action {
     first_only, // fires at the first occurrence only
     both        // fires at both occurrences

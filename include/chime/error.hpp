@@ -1,6 +1,6 @@
 // The exception family of chime. Expected outcomes ("no next fire time") are
-// values, never exceptions; these types report input that is invalid and
-// failures of the system underneath (a missing tz database, for example).
+// values, never exceptions. These types report invalid input and failures of
+// the system underneath, such as a missing tz database.
 // Thread safety: the types are immutable values.
 #pragma once
 

@@ -15,7 +15,7 @@
 
 namespace chime {
 
-// Why a fire time differs from a plain reading of the local time.
+// The reason a fire time differs from a plain reading of the local time.
 enum class fire_note {
     none,
     after_jump,   // the local time does not exist; fired at the first instant after the jump
@@ -31,8 +31,8 @@ struct fire_time {
     bool repeats = false; // for first_of_two: whether the trigger also fires at the second
 };
 
-// A short reason for a note, such as "02:30 does not exist; ran after the
-// jump", or an empty string when there is nothing to say.
+// Returns the text of a note, such as "02:30 does not exist; ran after the
+// jump", or an empty string for fire_note::none.
 inline std::string explain(const fire_time& fire) {
     auto wall = format_local(fire.wall).substr(11, 8);
     if (wall.ends_with(":00")) {

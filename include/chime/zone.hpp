@@ -7,7 +7,7 @@
 //
 // Why a table and not date::time_zone alone: date 3.0.1 built with
 // USE_OS_TZDB reads the transitions stored in the TZif file but ignores the
-// POSIX TZ rule at its end, so Europe/Berlin has no summer time after 2037
+// POSIX TZ rule at its end. Europe/Berlin then has no summer time after 2037
 // (checked with date 3.0.1+ds-5 on Debian 12). chime extends every zone with
 // that rule up to the end of the year 2399, the limit of every search.
 #pragma once
