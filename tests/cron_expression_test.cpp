@@ -674,6 +674,20 @@ TEST_CASE("full month and weekday names suggest the short form", "[cron_expressi
                       Catch::Matchers::Contains("MON"));
 }
 
+TEST_CASE("crontab line with its command gets a hint", "[cron_expression][errors]") {
+    CHECK(error_of("0 5 * * * /usr/bin/backup.sh") ==
+          "day-of-week: step \"usr/bin/backup.sh\" in \"/usr/bin/backup.sh\" is not a number in "
+          "\"0 5 * * * /usr/bin/backup.sh\"; 6 or 7 fields start with seconds, so if this is a "
+          "crontab line, leave out the command");
+    CHECK_THROWS_WITH(cron_expression::parse("0 5 * * * ./run"),
+                      Catch::Matchers::Contains("leave out the command"));
+    CHECK_THROWS_WITH(cron_expression::parse("0 5 * * * * backup.sh"),
+                      Catch::Matchers::Contains("leave out the command"));
+    // A wrong value in an ordinary 6-field expression gets no hint.
+    CHECK_THROWS_WITH(cron_expression::parse("0 5 * * * 8"),
+                      !Catch::Matchers::Contains("command"));
+}
+
 TEST_CASE("wrong field counts are rejected", "[cron_expression][errors]") {
     CHECK(error_of("* * * *") == "expected 5, 6 or 7 fields, got 4 in \"* * * *\"");
     CHECK(error_of("* * * * * * * *") ==

@@ -197,7 +197,7 @@ TEST_CASE("elapsed durations count days as 86400 seconds", "[iso8601]") {
 TEST_CASE("invalid durations name the text", "[iso8601]") {
     CHECK_THROWS_WITH(chime::parse_duration("1D"),
                       "invalid duration \"1D\": it does not start with P and a number; expected "
-                      "ISO 8601 such as PT30S, PT5M, P1D or P1M");
+                      "ISO 8601 such as PT30S, PT5M or P1D");
     CHECK_THROWS_WITH(chime::parse_duration("P1.5D"),
                       Contains("\"P1.5D\"") && Contains("fractions are not supported"));
     CHECK_THROWS_WITH(chime::parse_duration("PT5X"),

@@ -70,6 +70,15 @@ TEST_CASE("unknown zone name is rejected with its name", "[zone]") {
     }
 }
 
+TEST_CASE("offset written as a zone name gets a hint", "[zone]") {
+    for (const char* name : {"UTC+2", "GMT-5", "+02:00", "-0300"}) {
+        INFO(name);
+        CHECK_THROWS_WITH(chime::zone::locate(name),
+                          Catch::Matchers::Contains("Etc/GMT-2 for UTC+02:00"));
+    }
+    CHECK_THROWS_WITH(chime::zone::locate("Mars/Olympus"), !Catch::Matchers::Contains("Etc/GMT"));
+}
+
 TEST_CASE("empty zone name is rejected", "[zone]") {
     CHECK_THROWS_AS(chime::zone::locate(""), chime::zone_error);
 }

@@ -49,6 +49,10 @@ int run(std::span<const std::string_view> args) {
         return chimectl::exit_usage;
     }
     const auto command = args.front();
+    if (command == "help" && args.size() > 1 && args[1] == "next") {
+        chimectl::print_next_usage(std::cout);
+        return chimectl::exit_ok;
+    }
     if (command == "-h" || command == "--help" || command == "help") {
         print_usage(std::cout);
         return chimectl::exit_ok;

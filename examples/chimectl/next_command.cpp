@@ -7,6 +7,8 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <iostream>
 #include <limits>
 #include <optional>
 #include <ostream>
@@ -154,9 +156,9 @@ next_options parse_arguments(std::span<const std::string_view> args) {
     return options;
 }
 
-std::int64_t read_count(const std::optional<std::string>& text) {
+std::int64_t read_count(const std::optional<std::string>& text, bool has_until) {
     if (!text) {
-        return default_next_count;
+        return has_until ? until_next_count : default_next_count;
     }
     std::int64_t count = 0;
     const auto* begin = text->data();
@@ -184,6 +186,23 @@ std::string json_message(const nlohmann::json::exception& e) {
     return std::string(text);
 }
 
+// The system's local zone. A TZ variable that names no zone is ignored by
+// chime::zone::local(); say so, because a typo would otherwise go unnoticed.
+chime::zone local_zone_with_warning() {
+    auto zone = chime::zone::local();
+    if (const char* tz = std::getenv("TZ"); tz != nullptr && *tz != '\0') {
+        std::string_view name = tz;
+        if (name.front() == ':') {
+            name.remove_prefix(1);
+        }
+        if (zone.name() != name) {
+            std::cerr << "chimectl: warning: TZ=" << tz << " names no zone in the tz database; using "
+                      << zone.name() << " from /etc/localtime\n";
+        }
+    }
+    return zone;
+}
+
 chime::any_trigger build_trigger(const next_options& options) {
     if (options.trigger_json) {
         nlohmann::json j;
@@ -199,7 +218,7 @@ chime::any_trigger build_trigger(const next_options& options) {
             throw usage_error("--json: invalid trigger: " + json_message(e));
         }
     }
-    chime::zone tz = options.tz ? chime::zone::locate(*options.tz) : chime::zone::local();
+    chime::zone tz = options.tz ? chime::zone::locate(*options.tz) : local_zone_with_warning();
     chime::dst_setting dst =
         options.dst ? chime::dst_setting_named(*options.dst) : chime::dst_setting{};
     return chime::cron_trigger(*options.expression, std::move(tz), dst);
@@ -211,6 +230,9 @@ chime::any_trigger build_trigger(const next_options& options) {
 // lower bound and --until an inclusive upper bound for whole-second fire times.
 chime::instant read_instant(std::string_view option, const std::string& text,
                             const chime::zone& tz) {
+    if (text == "now") {
+        return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    }
     try {
         auto parsed = chime::parse_date_time(text);
         if (parsed.offset) {
@@ -242,7 +264,8 @@ std::string plural(std::int64_t count, std::string_view noun) {
 // Prints up to `count` fire times in (from, until] and, when fewer exist,
 // a note on `err`.
 void print_fire_times(const chime::any_trigger& trigger, chime::instant from,
-                      std::optional<chime::instant> until, std::int64_t count, bool explain,
+                      std::optional<chime::instant> until, std::int64_t count, bool count_given,
+                      bool explain,
                       std::ostream& out, std::ostream& err) {
     const auto& tz = trigger.time_zone();
     std::int64_t printed = 0;
@@ -264,32 +287,33 @@ void print_fire_times(const chime::any_trigger& trigger, chime::instant from,
         after = fire->at;
     }
     if (printed == count) {
+        if (until && !count_given) {
+            if (auto more = trigger.next_after(after); more && *more <= *until) {
+                err << "chimectl: stopped after " << plural(printed, "fire time") << " before --until "
+                    << chime::format_instant(*until, tz) << "; use --count to print more\n";
+            }
+        }
         return;
     }
 
+    // Tell the user which bound ended the list: --until, or the trigger itself.
     const auto from_text = chime::format_instant(from, tz);
-    if (until) {
-        const auto until_text = chime::format_instant(*until, tz);
-        if (printed == 0) {
-            err << "chimectl: no fire time after " << from_text << " up to --until " << until_text
-                << '\n';
-        } else {
-            err << "chimectl: only " << plural(printed, "fire time") << " after " << from_text
-                << " up to --until " << until_text << '\n';
+    const auto found = printed == 0 ? std::string("no fire time") : "only " + plural(printed, "fire time");
+    auto later = trigger.next_after(after);
+    if (until && later) {
+        if (!count_given && printed > 0) {
+            return; // every fire time up to --until was requested and printed
         }
-    } else if (printed == 0) {
-        err << "chimectl: no fire time after " << from_text
-            << "; the trigger has no later fire time before its end, or before the year 2400 "
-               "where searches stop\n";
+        err << "chimectl: " << found << " after " << from_text << " up to --until "
+            << chime::format_instant(*until, tz) << '\n';
     } else {
-        err << "chimectl: only " << plural(printed, "fire time") << " after " << from_text
-            << "; the trigger has no later fire time before its end, or before the year 2400 "
-               "where searches stop\n";
+        err << "chimectl: " << found << " after " << from_text
+            << "; the trigger has no later fire time (searches stop at the year 2400)\n";
     }
 }
 
 int run(const next_options& options, std::ostream& out, std::ostream& err) {
-    const auto count = read_count(options.count);
+    const auto count = read_count(options.count, options.until.has_value());
     const auto trigger = build_trigger(options);
     if (trigger.fires_at_start()) {
         err << "chimectl: @reboot fires once when the worker starts and has no clock time, "
@@ -310,7 +334,8 @@ int run(const next_options& options, std::ostream& out, std::ostream& err) {
         }
     }
 
-    print_fire_times(trigger, from, until, count, options.explain, out, err);
+    print_fire_times(trigger, from, until, count, options.count.has_value(), options.explain, out,
+                     err);
     return exit_ok;
 }
 
@@ -345,10 +370,11 @@ Options:
                    (default: the system's local zone, from TZ or /etc/localtime)
   --dst POLICY     what a daylight-saving jump does to fire times: cronie
                    (default), skip or every_instant
-  --from INSTANT   print fire times strictly after INSTANT (default: now)
+  --from INSTANT   print fire times strictly after INSTANT (default: now;
+                   the word "now" is accepted too)
   --until INSTANT  print no fire time after INSTANT (INSTANT itself may fire)
   --count N        print at most N fire times (default: )"
-        << default_next_count << R"()
+        << default_next_count << R"(, or )" << until_next_count << R"( with --until)
   --explain        say on each line when the DST policy moved or doubled it
   --json TRIGGER   a trigger in JSON in place of EXPR, such as
                    '{"kind":"cron","expr":"30 2 * * *","tz":"Europe/Berlin"}';

@@ -17,6 +17,10 @@ inline constexpr int exit_usage = 2;   // invalid arguments or input
 // of a schedule in one screen.
 inline constexpr int default_next_count = 5;
 
+// Fire times printed with --until and no --count: every one up to --until,
+// but at most this many, so "* * * * * *" over a year cannot flood a terminal.
+inline constexpr int until_next_count = 1000;
+
 // Runs `chimectl next` with the arguments that follow "next". Writes one fire
 // time a line to `out` and every diagnostic, each prefixed "chimectl: ", to
 // `err`. Returns the exit status: exit_ok also when fewer fire times exist

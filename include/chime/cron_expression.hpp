@@ -246,6 +246,7 @@ public:
             throw invalid_input("expected 5, 6 or 7 fields, got " + std::to_string(fields.size()) +
                                 " in \"" + std::string(text_) + "\"");
         }
+        command_hint_ = fields.size() >= 6 && looks_like_command(fields[fields.size() - 1]);
         std::size_t first = 0;
         bool with_seconds = fields.size() >= 6;
         if (with_seconds) {
@@ -358,8 +359,29 @@ private:
     }
 
     [[noreturn]] void fail(field_kind kind, const std::string& what) const {
-        throw invalid_input(std::string(spec(kind, quartz_).name) + ": " + what + " in \"" +
-                            std::string(text_) + "\"");
+        std::string message = std::string(spec(kind, quartz_).name) + ": " + what + " in \"" +
+                              std::string(text_) + "\"";
+        if (command_hint_) {
+            message += "; 6 or 7 fields start with seconds, so if this is a crontab line, "
+                       "leave out the command";
+        }
+        throw invalid_input(message);
+    }
+
+    // True for a field no cron field can be, such as "/usr/bin/backup.sh":
+    // the last field of a crontab line pasted with its command.
+    static bool looks_like_command(std::string_view field) {
+        if (field.front() == '/' || field.front() == '.' || field.front() == '~') {
+            return true;
+        }
+        for (char c : field) {
+            bool cron_char = std::isalnum(static_cast<unsigned char>(c)) || c == '*' ||
+                             c == '/' || c == ',' || c == '-' || c == '?' || c == '#';
+            if (!cron_char) {
+                return true;
+            }
+        }
+        return false;
     }
 
     static std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
@@ -644,6 +666,7 @@ private:
     std::string_view text_;
     cron_options options_;
     bool quartz_ = false;
+    bool command_hint_ = false;
 };
 
 inline cron_expression cron_expression::parse(std::string_view text, cron_options options) {

@@ -229,7 +229,7 @@ inline instant parse_instant(std::string_view text) {
 inline iso_duration parse_duration(std::string_view text) {
     auto fail = [&](std::string_view why) -> iso_duration {
         throw invalid_input("invalid duration \"" + std::string(text) + "\": " + std::string(why) +
-                            "; expected ISO 8601 such as PT30S, PT5M, P1D or P1M");
+                            "; expected ISO 8601 such as PT30S, PT5M or P1D");
     };
     if (text.size() < 3 || (text[0] != 'P' && text[0] != 'p')) {
         return fail("it does not start with P and a number");

@@ -452,10 +452,16 @@ inline std::shared_ptr<const zone_table> load_zone_table(std::string_view name) 
     try {
         tz = date::locate_zone(name);
     } catch (const std::runtime_error&) {
+        std::string hint;
+        if (name.front() == '+' || name.front() == '-' || name.starts_with("UTC") ||
+            name.starts_with("GMT")) {
+            // The Etc/GMT names invert the sign, as POSIX TZ strings do.
+            hint = "; for a fixed offset use an Etc name, such as Etc/GMT-2 for UTC+02:00";
+        }
         throw zone_error(std::string(name),
                          "time zone \"" + std::string(name) +
                              "\" not found in the tz database; use an IANA name such as "
-                             "\"Europe/Berlin\" or \"UTC\"");
+                             "\"Europe/Berlin\" or \"UTC\"" + hint);
     }
     auto table = build_zone_table(*tz);
     // The table keeps the name as requested ("US/Eastern" stays "US/Eastern").

@@ -323,7 +323,7 @@ def check_help_and_commands(checker, chimectl):
         name = " ".join(arguments)
         checker.check(f"{name}: exit status", result.returncode == 0, result,
                       "expected exit status 0")
-        for fragment in ("Usage: chimectl next", "--count N", "(default: 5)", "--json",
+        for fragment in ("Usage: chimectl next", "--count N", "(default: 5", "--json",
                          "--explain", "cronie"):
             checker.check(f"{name}: mentions {fragment!r}", fragment in result.stdout, result,
                           f"expected the usage text to contain {fragment!r}")
@@ -348,6 +348,47 @@ def check_help_and_commands(checker, chimectl):
                               "unknown command")
 
 
+def check_until_and_hints(checker, chimectl):
+    # With --until and no --count, every fire time up to --until is printed.
+    result = cli_check.run([chimectl, "next", "--tz", "UTC", "--from", "2026-12-04T00:00:00Z",
+                            "--until", "2026-12-04T02:00:00Z", "*/15 * * * *"])
+    expected = [f"2026-12-04T{h:02d}:{m:02d}:00+00:00"
+                for h in (0, 1, 2) for m in (0, 15, 30, 45)][1:9]
+    checker.check_lines("--until without --count", result, expected)
+    checker.check("--until without --count: no note", result.stderr == "", result,
+                  "expected nothing on stderr")
+
+    # ... up to 1000, with a note saying how to print more.
+    result = cli_check.run([chimectl, "next", "--tz", "UTC", "--from", "2026-12-04T00:00:00Z",
+                            "--until", "2026-12-05T00:00:00Z", "* * * * *"])
+    checker.check("--until cap: 1000 lines", len(result.stdout.splitlines()) == 1000, result,
+                  "expected 1000 lines")
+    checker.check("--until cap: note", "use --count to print more" in result.stderr, result,
+                  "expected a note about --count")
+
+    result = cli_check.run([chimectl, "next", "--from", "now", "--count", "1", "--tz", "UTC",
+                            "@hourly"])
+    checker.check("--from now: one line", len(result.stdout.splitlines()) == 1, result,
+                  "expected one fire time")
+
+    result = cli_check.run([chimectl, "help", "next"])
+    checker.check("help next: usage of next", "Usage: chimectl next" in result.stdout, result,
+                  "expected the usage text of next")
+
+    checker.check_usage_error(
+        "crontab line with its command",
+        cli_check.run([chimectl, "next", "0 9 * * 1-5 /usr/bin/backup.sh"]),
+        "/usr/bin/backup.sh", "leave out the command")
+    checker.check_usage_error(
+        "offset as a zone", cli_check.run([chimectl, "next", "--tz", "+02:00", "* * * * *"]),
+        '"+02:00"', "Etc/GMT-2")
+
+    env = dict(os.environ, TZ="Nowhere/Land")
+    result = cli_check.run([chimectl, "next", "--count", "1", "@daily"], env=env)
+    checker.check("bad TZ: warning", "TZ=Nowhere/Land names no zone" in result.stderr, result,
+                  "expected a warning naming TZ")
+
+
 def main(argv):
     if len(argv) != 2:
         cli_check.usage_exit(argv[0], "usage: chimectl_next_options.py CHIMECTL")
@@ -360,6 +401,7 @@ def main(argv):
     check_argument_forms(checker, chimectl)
     check_defaults_from_the_system(checker, chimectl)
     check_help_and_commands(checker, chimectl)
+    check_until_and_hints(checker, chimectl)
     return checker.finish()
 
 
