@@ -683,6 +683,8 @@ TEST_CASE("crontab line with its command gets a hint", "[cron_expression][errors
                       Catch::Matchers::Contains("leave out the command"));
     CHECK_THROWS_WITH(cron_expression::parse("0 5 * * * * backup.sh"),
                       Catch::Matchers::Contains("leave out the command"));
+    CHECK_THROWS_WITH(cron_expression::parse("0 5 * * * * echo"),
+                      Catch::Matchers::Contains("leave out the command"));
     // A wrong value in an ordinary 6-field expression gets no hint.
     CHECK_THROWS_WITH(cron_expression::parse("0 5 * * * 8"),
                       !Catch::Matchers::Contains("command"));
@@ -797,8 +799,8 @@ TEST_CASE("every field error names its field and token", "[cron_expression][erro
 
 TEST_CASE("random input parses or is rejected cleanly", "[cron_expression][errors]") {
     // Short strings over the cron alphabet, half of them shaped as 5 to 7
-    // fields. Each must parse or throw invalid_input; a parsed one must
-    // answer next_local and matches without crashing.
+    // fields. Each must parse or throw invalid_input, and next_local on a
+    // parsed one must return a time that matches, or none.
     const std::string alphabet = "0123456789*/,-?LW#JANFEBMONSUNlwjx @";
     const std::vector<std::string> pieces = {
         "*", "0", "1", "5", "7", "12", "23", "31", "59", "60", "2025", "-", "/", ",", "?", "L",
@@ -813,6 +815,7 @@ TEST_CASE("random input parses or is rejected cleanly", "[cron_expression][error
     auto below = [&](std::size_t n) {
         return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
     };
+
     int parsed = 0;
     int rejected = 0;
     for (int i = 0; i < 4000; ++i) {
@@ -846,6 +849,7 @@ TEST_CASE("random input parses or is rejected cleanly", "[cron_expression][error
                 text += ' ';
             }
         }
+
         INFO("input \"" << text << "\"");
         try {
             auto expr = cron_expression::parse(text);

@@ -242,3 +242,16 @@ TEST_CASE("durations round trip through text", "[iso8601]") {
         CHECK(chime::parse_elapsed_duration(text) == d);
     }
 }
+
+TEST_CASE("format far instants without overflow", "[iso8601]") {
+    auto berlin = chime::zone::locate("Europe/Berlin");
+    CHECK(chime::format_instant(chime::instant::max(), berlin) ==
+          chime::format_utc(chime::instant::max()));
+    CHECK(chime::format_instant(chime::instant::min(), berlin) ==
+          chime::format_utc(chime::instant::min()));
+}
+
+TEST_CASE("negative duration has a sign prefix", "[iso8601]") {
+    CHECK(chime::format_duration(std::chrono::seconds{-30}) == "-PT30S");
+    CHECK(chime::format_duration(std::chrono::seconds{-90061}) == "-P1DT1H1M1S");
+}

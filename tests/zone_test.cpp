@@ -466,3 +466,13 @@ TEST_CASE("local zone survives a TZ that names no zone", "[zone]") {
     tz.set("CET-1CEST,M3.5.0,M10.5.0/3");
     CHECK_NOTHROW(chime::zone::local());
 }
+
+TEST_CASE("resolve at the representation limits", "[zone]") {
+    auto berlin = chime::zone::locate("Europe/Berlin");
+    auto low = berlin.resolve(chime::local_seconds::min());
+    auto high = berlin.resolve(chime::local_seconds::max());
+    CHECK(low.kind == chime::local_kind::unique);
+    CHECK(high.kind == chime::local_kind::unique);
+    CHECK(high.first == chime::instant{chime::local_seconds::max().time_since_epoch() -
+                                       std::chrono::hours{1}});
+}

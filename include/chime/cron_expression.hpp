@@ -374,6 +374,14 @@ private:
         if (field.front() == '/' || field.front() == '.' || field.front() == '~') {
             return true;
         }
+        // A word longer than any cron name, such as "echo" or "backup".
+        bool word = field.size() > 3;
+        for (char c : field) {
+            word = word && std::isalpha(static_cast<unsigned char>(c));
+        }
+        if (word) {
+            return true;
+        }
         for (char c : field) {
             bool cron_char = std::isalnum(static_cast<unsigned char>(c)) || c == '*' ||
                              c == '/' || c == ',' || c == '-' || c == '?' || c == '#';

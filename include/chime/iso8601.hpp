@@ -336,6 +336,12 @@ inline std::string format_local(local_seconds t) {
 }
 
 inline std::string format_instant(instant t, const zone& z) {
+    // Adding the offset to an instant near the limits of the representation
+    // would overflow; so far from the present, the UTC form is as good.
+    constexpr std::chrono::seconds far{std::int64_t{1} << 60};
+    if (t.time_since_epoch() > far || t.time_since_epoch() < -far) {
+        return format_utc(t);
+    }
     auto offset = z.offset_at(t);
     auto out = format_local(local_seconds{t.time_since_epoch() + offset});
     detail::append_offset(out, offset);
@@ -372,6 +378,9 @@ inline std::string format_duration(const iso_duration& d) {
 }
 
 inline std::string format_duration(std::chrono::seconds d) {
+    if (d < std::chrono::seconds{0}) {
+        return "-" + format_duration(-d); // the sign prefix of ISO 8601-2
+    }
     iso_duration parts;
     parts.days = d.count() / 86400;
     parts.clock = std::chrono::seconds{d.count() % 86400};

@@ -551,6 +551,15 @@ inline local_resolution zone::resolve(local_seconds local) const noexcept {
     const auto& begins = table_->begins;
     const auto& offsets = table_->offsets;
 
+    // Beyond about 36 billion years no zone has transitions, and the probes
+    // below would overflow near the limits of the representation.
+    constexpr seconds far{std::int64_t{1} << 60};
+    if (local.time_since_epoch() > far || local.time_since_epoch() < -far) {
+        auto offset = local.time_since_epoch() > far ? offsets.back() : offsets.front();
+        instant only{local.time_since_epoch() - offset};
+        return {local_kind::unique, only, only};
+    }
+
     // A local time L is reached in segment i when begins[i] <= L - off[i] < begins[i+1].
     // Offsets stay within a day of UTC, so segments around L - 1 day and L + 1 day
     // are the only candidates.
