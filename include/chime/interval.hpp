@@ -110,17 +110,7 @@ inline std::optional<instant> interval_trigger::next_after(instant t) const noex
 
 inline interval_trigger interval_trigger::from_json(const nlohmann::json& j) {
     detail::check_object_keys(j, kind, {"every", "start", "end", "tz"});
-    auto text = detail::required_string(j, kind, "every");
-    std::chrono::seconds every;
-    try {
-        every = parse_elapsed_duration(text);
-    } catch (const invalid_input& e) {
-        detail::throw_json_error(kind, std::string("\"every\" is invalid: ") + e.what());
-    }
-    if (every <= std::chrono::seconds{0}) {
-        detail::throw_json_error(kind, "\"every\" is \"" + text +
-                                           "\"; it must be at least one second (PT1S)");
-    }
+    auto every = detail::positive_duration_from_json(j, kind, "every");
     auto window = time_window::from_json(j, kind);
 
     zone display = detail::zone_from_json(j, kind, "tz", zone{});

@@ -242,17 +242,7 @@ jitter jitter::from_json(const nlohmann::json& j, const F& parse_child) {
     detail::trigger_nesting_guard guard(kind);
     auto inner = detail::read_child_trigger(j, kind, "trigger", parse_child);
 
-    auto max_text = detail::required_string(j, kind, "max");
-    std::chrono::seconds max;
-    try {
-        max = parse_elapsed_duration(max_text);
-    } catch (const invalid_input& e) {
-        detail::throw_json_error(kind, std::string("\"max\" is invalid: ") + e.what());
-    }
-    if (max <= std::chrono::seconds{0}) {
-        detail::throw_json_error(kind, "\"max\" is \"" + max_text +
-                                           "\"; it must be at least one second (PT1S)");
-    }
+    auto max = detail::positive_duration_from_json(j, kind, "max");
 
     auto mode = detail::optional_string(j, kind, "mode").value_or("random");
     auto key = detail::optional_string(j, kind, "key");

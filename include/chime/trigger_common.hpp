@@ -49,6 +49,27 @@ inline std::string explain(const fire_time& fire) {
     return "";
 }
 
+namespace detail {
+
+// Reads the required elapsed duration at `key` ("PT30S"), at least one second.
+inline std::chrono::seconds positive_duration_from_json(const nlohmann::json& j,
+                                                        std::string_view kind, const char* key) {
+    auto text = required_string(j, kind, key);
+    std::chrono::seconds duration;
+    try {
+        duration = parse_elapsed_duration(text);
+    } catch (const invalid_input& e) {
+        throw_json_error(kind, std::string("\"") + key + "\" is invalid: " + e.what());
+    }
+    if (duration <= std::chrono::seconds{0}) {
+        throw_json_error(kind, std::string("\"") + key + "\" is \"" + text +
+                                   "\"; it must be at least one second (PT1S)");
+    }
+    return duration;
+}
+
+} // namespace detail
+
 // The optional bounds every trigger takes: no fire before `start`, none
 // after `end` (both inclusive).
 struct time_window {
