@@ -193,7 +193,9 @@ at_trigger at_trigger::from_json(const nlohmann::json& j) {
     auto text = detail::required_string(j, kind, "at");
     auto parsed = detail::date_time_from_json(text, kind, "at");
     auto dst_name = detail::optional_string(j, kind, "dst");
-    auto window = time_window::from_json(j, kind);
+    const zone window_zone =
+        detail::zone_from_json(j, kind, "tz", parsed.offset ? zone{} : zone::local());
+    auto window = time_window::from_json(j, kind, &window_zone);
 
     if (parsed.offset) {
         if (dst_name) {

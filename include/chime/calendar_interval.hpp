@@ -327,14 +327,12 @@ calendar_interval_trigger calendar_interval_trigger::from_json(const nlohmann::j
         }
     }
 
-    std::optional<instant> end;
-    if (auto end_text = detail::optional_string(j, kind, "end")) {
-        try {
-            end = std::chrono::floor<std::chrono::seconds>(parse_precise_instant(*end_text));
-        } catch (const invalid_input& e) {
-            detail::throw_json_error(kind, std::string("\"end\" is invalid: ") + e.what());
-        }
+    // "end" may be an instant or a local date-time in `tz`, as for every trigger.
+    nlohmann::json end_only = nlohmann::json::object();
+    if (j.contains("end")) {
+        end_only["end"] = j["end"];
     }
+    std::optional<instant> end = time_window::from_json(end_only, kind, &tz).end;
     return calendar_interval_trigger(every, start.local, std::move(tz), dst, end);
 }
 

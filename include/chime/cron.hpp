@@ -203,8 +203,8 @@ cron_trigger cron_trigger::from_json(const nlohmann::json& j) {
     auto tz_name = detail::optional_string(j, kind, "tz");
     auto dst_name = detail::optional_string(j, kind, "dst");
     cron_options options{detail::read_day_rule(j), detail::read_weekday_numbering(j)};
-    auto window = time_window::from_json(j, kind);
     zone tz = tz_name ? detail::zone_from_json(j, kind, "tz", zone{}) : zone::local();
+    auto window = time_window::from_json(j, kind, &tz);
     dst_setting dst = dst_name ? dst_setting_named<Policies...>(*dst_name) : dst_setting{};
     return cron_trigger(expr, std::move(tz), dst, options, window);
 }

@@ -111,9 +111,10 @@ inline std::optional<instant> interval_trigger::next_after(instant t) const noex
 inline interval_trigger interval_trigger::from_json(const nlohmann::json& j) {
     detail::check_object_keys(j, kind, {"every", "start", "end", "tz"});
     auto every = detail::positive_duration_from_json(j, kind, "every");
-    auto window = time_window::from_json(j, kind);
-
     zone display = detail::zone_from_json(j, kind, "tz", zone{});
+    // A local "start" or "end" needs "tz": without it there is no zone to read it in.
+    auto window = j.contains("tz") ? time_window::from_json(j, kind, &display)
+                                   : time_window::from_json(j, kind);
     return interval_trigger(every, window, std::move(display));
 }
 

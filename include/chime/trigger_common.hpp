@@ -86,18 +86,33 @@ struct time_window {
 
     bool admits(instant t) const noexcept { return !end || t <= *end; }
 
-    // Reads "start" and "end" (ISO 8601 instants). A start with a fraction of
-    // a second is rounded up, an end rounded down, as fire times are whole seconds.
-    static time_window from_json(const nlohmann::json& j, std::string_view kind) {
+    // Reads "start" and "end": ISO 8601 instants, or local date-times read in
+    // `local_zone` when the trigger has one. A local start that does not exist
+    // is the first instant after the jump, and a repeated one its first
+    // occurrence; a repeated local end is its second occurrence, so the bound
+    // covers both. A start with a fraction of a second is rounded up, an end
+    // rounded down, as fire times are whole seconds.
+    static time_window from_json(const nlohmann::json& j, std::string_view kind,
+                                 const zone* local_zone = nullptr) {
         auto read = [&](const char* key) -> std::optional<precise_instant> {
             auto text = detail::optional_string(j, kind, key);
             if (!text) {
                 return std::nullopt;
             }
             try {
+                auto parsed = parse_date_time(*text);
+                if (!parsed.offset && local_zone != nullptr) {
+                    auto resolved = local_zone->resolve(parsed.local);
+                    bool is_end = std::string_view(key) == "end";
+                    return precise_instant{is_end ? resolved.second : resolved.first} +
+                           parsed.fraction;
+                }
                 return parse_precise_instant(*text);
             } catch (const invalid_input& e) {
-                detail::throw_json_error(kind, std::string("\"") + key + "\": " + e.what());
+                std::string hint = local_zone == nullptr
+                                       ? ""
+                                       : "; a local date-time is read in " + local_zone->name();
+                detail::throw_json_error(kind, std::string("\"") + key + "\": " + e.what() + hint);
             }
         };
         time_window window;
