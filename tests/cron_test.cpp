@@ -347,5 +347,15 @@ TEST_CASE("cron trigger JSON errors name the key", "[cron][json]") {
     CHECK_THROWS_AS(cron_trigger::from_json(json{{"expr", "61 * * * *"}, {"tz", "UTC"}}),
                     chime::invalid_input);
     CHECK_THROWS_WITH(cron_trigger::from_json(json{{"expr", "* * * * *"}, {"dst", "never"}}),
-                      "dst: unknown policy \"never\"; expected one of cronie, skip, every_instant");
+                      "cron trigger: \"dst\" is invalid: dst: unknown policy \"never\"; expected one of "
+                      "cronie, skip, every_instant");
+}
+
+TEST_CASE("cron stops at 2400 west of UTC", "[cron]") {
+    // 2399-12-31 23:00 in New York is 2400-01-01T04:00Z, past every search.
+    cron_trigger late("0 23 * * *", chime::zone::locate("America/New_York"));
+    auto last = late.next_after(chime::parse_instant("2399-12-31T00:00:00Z"));
+    REQUIRE(last.has_value());
+    CHECK(chime::format_utc(*last) == "2399-12-31T04:00:00Z");
+    CHECK_FALSE(late.next_after(*last).has_value());
 }

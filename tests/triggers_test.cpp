@@ -771,7 +771,7 @@ TEST_CASE("trigger JSON errors name the value", "[json]") {
              "tz":"UTC","end":"tomorrow"})",
          "\"tomorrow\""},
         {R"({"kind":"calendar_interval","every":["P1M"],"start":"2024-01-31T09:00:00"})",
-         "\"every\" must be a string, got [\"P1M\"]"},
+         "\"every\" must be a string, got an array of 1 element"},
         {R"({"kind":"calendar_interval","every":"P1M","start":"2024-01-31T09:00:00",
              "timezone":"UTC"})",
          "unknown key \"timezone\""},
@@ -832,4 +832,27 @@ TEST_CASE("trigger JSON nesting is bounded", "[json][combinators]") {
     CHECK(chime::trigger_from_json(nested(chime::max_trigger_nesting)).kind() == "any_of");
     CHECK_THROWS_WITH(chime::trigger_from_json(nested(chime::max_trigger_nesting + 1)),
                       Contains("nested more than 32 deep"));
+}
+
+TEST_CASE("deeply nested JSON value in an error", "[json]") {
+    // Serialising the value for the message would recurse once per level.
+    nlohmann::json deep = nlohmann::json::array();
+    for (int i = 0; i < 100000; ++i) {
+        deep = nlohmann::json::array({std::move(deep)});
+    }
+    nlohmann::json j = {{"kind", "cron"}, {"expr", std::move(deep)}};
+    CHECK_THROWS_WITH(chime::trigger_from_json(j),
+                      Catch::Matchers::Contains("\"expr\" must be a string, got an array of 1 element"));
+}
+
+TEST_CASE("control characters in messages are escaped", "[json]") {
+    nlohmann::json j = {{"kind", "cron"}, {"expr", "0 * * * *"}, {"tz", std::string("UTC\0x", 5)}};
+    CHECK_THROWS_WITH(chime::trigger_from_json(j), Catch::Matchers::Contains("\"UTC\\x00x\""));
+}
+
+TEST_CASE("jitter max above 31 days is rejected", "[jitter]") {
+    nlohmann::json j = {{"kind", "jitter"},
+                        {"trigger", {{"kind", "interval"}, {"every", "PT1S"}}},
+                        {"max", "P32D"}};
+    CHECK_THROWS_WITH(chime::trigger_from_json(j), Catch::Matchers::Contains("P31D"));
 }

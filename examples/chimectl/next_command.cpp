@@ -208,7 +208,8 @@ chime::any_trigger build_trigger(const next_options& options) {
         nlohmann::json j;
         try {
             j = nlohmann::json::parse(*options.trigger_json);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {
+            // parse_error, or out_of_range for a number such as 1e400.
             throw usage_error("--json: invalid JSON: " + json_message(e));
         }
         try {
@@ -315,12 +316,6 @@ void print_fire_times(const chime::any_trigger& trigger, chime::instant from,
 int run(const next_options& options, std::ostream& out, std::ostream& err) {
     const auto count = read_count(options.count, options.until.has_value());
     const auto trigger = build_trigger(options);
-    if (trigger.fires_at_start()) {
-        err << "chimectl: @reboot fires once when the worker starts and has no clock time, "
-               "so there is no fire time to print\n";
-        return exit_ok;
-    }
-
     const auto& tz = trigger.time_zone();
     const auto from =
         options.from ? read_instant("--from", *options.from, tz)
@@ -332,6 +327,12 @@ int run(const next_options& options, std::ostream& out, std::ostream& err) {
             throw usage_error("--until " + *options.until + " is not after --from " +
                               chime::format_instant(from, tz) + ", so no fire time fits between");
         }
+    }
+    // Checked after the options, so that an invalid --from is an error here too.
+    if (trigger.fires_at_start()) {
+        err << "chimectl: @reboot fires once when the worker starts and has no clock time, "
+               "so there is no fire time to print\n";
+        return exit_ok;
     }
 
     print_fire_times(trigger, from, until, count, options.count.has_value(), options.explain, out,

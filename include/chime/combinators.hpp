@@ -219,7 +219,7 @@ std::vector<any_trigger> read_trigger_list(const nlohmann::json& j, std::string_
         throw_json_error(kind, "\"of\" is missing; give an array of triggers");
     }
     if (!it->is_array()) {
-        throw_json_error(kind, "\"of\" must be an array of triggers, got " + it->dump());
+        throw_json_error(kind, "\"of\" must be an array of triggers, got " + describe_json(*it));
     }
     if (it->empty()) {
         throw_json_error(kind, "\"of\" is empty; list at least one trigger");
@@ -241,7 +241,7 @@ any_trigger read_child_trigger(const nlohmann::json& j, std::string_view kind, c
     }
     if (!it->is_object()) {
         throw_json_error(kind, std::string("\"") + key + "\" must be a trigger object, got " +
-                                   it->dump());
+                                   describe_json(*it));
     }
     return parse_child(*it);
 }

@@ -82,7 +82,8 @@ inline std::optional<fire_time> cron_trigger::next_fire_after(instant t) const n
         return std::nullopt;
     }
     auto fire = search(window_.search_after(t));
-    if (fire && !window_.admits(fire->at)) {
+    // Local years end at 2399, but west of UTC their last hours are in 2400.
+    if (fire && (!window_.admits(fire->at) || fire->at >= search_limit)) {
         return std::nullopt;
     }
     return fire;
@@ -205,7 +206,14 @@ cron_trigger cron_trigger::from_json(const nlohmann::json& j) {
     cron_options options{detail::read_day_rule(j), detail::read_weekday_numbering(j)};
     zone tz = tz_name ? detail::zone_from_json(j, kind, "tz", zone{}) : zone::local();
     auto window = time_window::from_json(j, kind, &tz);
-    dst_setting dst = dst_name ? dst_setting_named<Policies...>(*dst_name) : dst_setting{};
+    dst_setting dst;
+    if (dst_name) {
+        try {
+            dst = dst_setting_named<Policies...>(*dst_name);
+        } catch (const invalid_input& e) {
+            detail::throw_json_error(kind, std::string("\"dst\" is invalid: ") + e.what());
+        }
+    }
     return cron_trigger(expr, std::move(tz), dst, options, window);
 }
 

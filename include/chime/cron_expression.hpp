@@ -498,13 +498,18 @@ private:
             auto step_text = element.substr(slash + 1);
             auto [end, ec] =
                 std::from_chars(step_text.data(), step_text.data() + step_text.size(), step);
-            if (step_text.empty() || ec != std::errc{} ||
-                end != step_text.data() + step_text.size()) {
+            const bool whole = !step_text.empty() && end == step_text.data() + step_text.size();
+            if (whole && ec == std::errc::result_out_of_range) {
+                fail(kind, "step " + std::string(step_text) + " in " + quoted(element) +
+                               " is too large; use at most the size of the field");
+            }
+            if (!whole || ec != std::errc{}) {
                 fail(kind, "step " + quoted(step_text) + " in " + quoted(element) +
                                " is not a number");
             }
             if (step < 1) {
-                fail(kind, "step 0 in " + quoted(element) + " is invalid; use 1 or more");
+                fail(kind, "step " + std::string(step_text) + " in " + quoted(element) +
+                               " is invalid; use 1 or more");
             }
             stepped = true;
         }

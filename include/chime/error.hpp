@@ -16,11 +16,35 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+namespace detail {
+
+// Writes control characters as \xNN, so a NUL or an escape sequence inside a
+// quoted value neither cuts what() short nor reaches a terminal.
+inline std::string escape_control_characters(const std::string& text) {
+    std::string out;
+    out.reserve(text.size());
+    for (unsigned char c : text) {
+        if (c < 0x20 || c == 0x7f) {
+            constexpr char digits[] = "0123456789abcdef";
+            out += "\\x";
+            out += digits[c >> 4];
+            out += digits[c & 0xf];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
+} // namespace detail
+
 // Input that a user or a peer wrote is invalid: a cron expression, a JSON
 // trigger, an ISO 8601 value. what() names the value and what is wrong.
 class invalid_input : public error {
 public:
-    using error::error;
+    explicit invalid_input(const std::string& message)
+        : error(detail::escape_control_characters(message)) {}
+    explicit invalid_input(const char* message) : invalid_input(std::string(message)) {}
 };
 
 // A time zone name that the tz database does not contain. It is invalid

@@ -67,7 +67,7 @@ class jitter {
 public:
     static constexpr std::string_view kind = "jitter";
 
-    // Throws invalid_input when `max` is not positive.
+    // Throws invalid_input when `max` is not between 1 second and 31 days.
     jitter(any_trigger inner, std::chrono::seconds max, random_delay delay = {},
            time_window window = {});
     jitter(any_trigger inner, std::chrono::seconds max, stable_delay delay,
@@ -168,10 +168,18 @@ inline std::uint64_t parse_seed(const std::string& text, std::string_view kind) 
     return seed;
 }
 
+// The largest delay: 31 days. Random mode asks the inner trigger once per
+// inner fire within max of t, so the cap bounds the cost of one call.
+inline constexpr std::chrono::seconds jitter_max_limit{31 * 86400};
+
 inline void check_jitter_max(std::chrono::seconds max) {
     if (max <= std::chrono::seconds{0}) {
         throw invalid_input("jitter trigger: the maximum delay is " + std::to_string(max.count()) +
                             " s; it must be at least one second (PT1S)");
+    }
+    if (max > jitter_max_limit) {
+        throw invalid_input("jitter trigger: the maximum delay is " + std::to_string(max.count()) +
+                            " s; it must be at most 31 days (P31D)");
     }
 }
 

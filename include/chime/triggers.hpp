@@ -22,11 +22,11 @@ namespace chime {
 // Throws invalid_input naming the kind, the key and the value at fault.
 inline any_trigger trigger_from_json(const nlohmann::json& j) {
     if (!j.is_object()) {
-        throw invalid_input("trigger: expected a JSON object, got " + j.dump());
+        throw invalid_input("trigger: expected a JSON object, got " + detail::describe_json(j));
     }
     auto it = j.find("kind");
     if (it == j.end() || !it->is_string()) {
-        throw invalid_input("trigger: \"kind\" is missing or not a string in " + j.dump());
+        throw invalid_input("trigger: \"kind\" is missing or not a string in " + detail::describe_json(j));
     }
     auto kind = it->get<std::string>();
 

@@ -337,10 +337,10 @@ inline std::optional<posix_tz> read_tzif_footer(const std::string& path) {
     return posix_reader(footer).read();
 }
 
+// The directory date 3.0.1 reads with USE_OS_TZDB on Debian. TZDIR is not
+// honoured, because date ignores it too and the rule read here must belong
+// to the transitions date read.
 inline std::string tz_directory() {
-    if (const char* dir = std::getenv("TZDIR"); dir != nullptr && *dir != '\0') {
-        return dir;
-    }
     return "/usr/share/zoneinfo";
 }
 
@@ -515,7 +515,7 @@ inline zone zone::local() {
 inline std::size_t zone::index_at(instant t) const noexcept {
     const auto& begins = table_->begins;
     const auto& buckets = table_->bucket_first;
-    if (!buckets.empty() && t >= table_->bucket_base) {
+    if (!buckets.empty() && t >= table_->bucket_base && t < search_limit) {
         auto bucket = static_cast<std::size_t>((t - table_->bucket_base).count() >>
                                                detail::bucket_shift);
         if (bucket < buckets.size()) {

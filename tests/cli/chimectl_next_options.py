@@ -383,6 +383,13 @@ def check_until_and_hints(checker, chimectl):
         "offset as a zone", cli_check.run([chimectl, "next", "--tz", "+02:00", "* * * * *"]),
         '"+02:00"', "Etc/GMT-2")
 
+    checker.check_usage_error(
+        "number overflow in JSON",
+        cli_check.run([chimectl, "next", "--json", '{"kind":"cron","expr":1e400}']), "1e400")
+    checker.check_usage_error(
+        "@reboot with a bad --from",
+        cli_check.run([chimectl, "next", "--from", "garbage", "@reboot"]), '"garbage"')
+
     env = dict(os.environ, TZ="Nowhere/Land")
     result = cli_check.run([chimectl, "next", "--count", "1", "@daily"], env=env)
     checker.check("bad TZ: warning", "TZ=Nowhere/Land names no zone" in result.stderr, result,

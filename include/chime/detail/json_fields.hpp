@@ -14,6 +14,24 @@
 
 namespace chime::detail {
 
+// A short description of a JSON value for an error message: scalars as
+// written (cut to 40 characters), arrays and objects by type and size only.
+// Serialising a deeply nested value would recurse once per level.
+inline std::string describe_json(const nlohmann::json& j) {
+    const auto count = std::to_string(j.size());
+    if (j.is_array()) {
+        return "an array of " + count + (j.size() == 1 ? " element" : " elements");
+    }
+    if (j.is_object()) {
+        return "an object with " + count + (j.size() == 1 ? " key" : " keys");
+    }
+    auto text = j.dump();
+    if (text.size() > 40) {
+        text = text.substr(0, 37) + "...";
+    }
+    return text;
+}
+
 [[noreturn]] inline void throw_json_error(std::string_view kind, const std::string& what) {
     throw invalid_input(std::string(kind) + " trigger: " + what);
 }
@@ -23,7 +41,7 @@ namespace chime::detail {
 inline void check_object_keys(const nlohmann::json& j, std::string_view kind,
                               std::initializer_list<std::string_view> known) {
     if (!j.is_object()) {
-        throw_json_error(kind, "expected a JSON object, got " + j.dump());
+        throw_json_error(kind, "expected a JSON object, got " + describe_json(j));
     }
     for (const auto& item : j.items()) {
         bool found = item.key() == "kind";
@@ -47,7 +65,7 @@ inline std::optional<std::string> optional_string(const nlohmann::json& j, std::
         return std::nullopt;
     }
     if (!it->is_string()) {
-        throw_json_error(kind, std::string("\"") + key + "\" must be a string, got " + it->dump());
+        throw_json_error(kind, std::string("\"") + key + "\" must be a string, got " + describe_json(*it));
     }
     return it->get<std::string>();
 }
