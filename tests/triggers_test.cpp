@@ -856,3 +856,20 @@ TEST_CASE("jitter max above 31 days is rejected", "[jitter]") {
                         {"max", "P32D"}};
     CHECK_THROWS_WITH(chime::trigger_from_json(j), Catch::Matchers::Contains("P31D"));
 }
+
+TEST_CASE("reboot inside combinators", "[combinators]") {
+    auto reboot = nlohmann::json{{"kind", "cron"}, {"expr", "@reboot"}};
+    auto hourly = nlohmann::json{{"kind", "cron"}, {"expr", "0 * * * *"}, {"tz", "UTC"}};
+    auto either = chime::trigger_from_json({{"kind", "any_of"}, {"of", {reboot, hourly}}});
+    CHECK(either.fires_at_start());
+    CHECK(either.next_after(chime::parse_instant("2026-01-01T00:30:00Z")) ==
+          chime::parse_instant("2026-01-01T01:00:00Z"));
+    CHECK_THROWS_WITH(chime::trigger_from_json({{"kind", "all_of"}, {"of", {reboot, hourly}}}),
+                      Catch::Matchers::Contains("@reboot has no clock time"));
+    CHECK_THROWS_WITH(
+        chime::trigger_from_json({{"kind", "except"}, {"trigger", hourly}, {"unless", reboot}}),
+        Catch::Matchers::Contains("@reboot has no clock time"));
+    CHECK_THROWS_WITH(
+        chime::trigger_from_json({{"kind", "jitter"}, {"trigger", reboot}, {"max", "PT5M"}}),
+        Catch::Matchers::Contains("@reboot has no clock time"));
+}

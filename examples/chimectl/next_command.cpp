@@ -330,9 +330,13 @@ int run(const next_options& options, std::ostream& out, std::ostream& err) {
     }
     // Checked after the options, so that an invalid --from is an error here too.
     if (trigger.fires_at_start()) {
-        err << "chimectl: @reboot fires once when the worker starts and has no clock time, "
-               "so there is no fire time to print\n";
-        return exit_ok;
+        // An any_of may hold @reboot beside clock triggers, whose times still print.
+        if (!trigger.next_after(from)) {
+            err << "chimectl: @reboot fires once when the worker starts and has no clock time, "
+                   "so there is no fire time to print\n";
+            return exit_ok;
+        }
+        err << "chimectl: the trigger also fires once when the worker starts (@reboot)\n";
     }
 
     print_fire_times(trigger, from, until, count, options.count.has_value(), options.explain, out,

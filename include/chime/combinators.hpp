@@ -48,6 +48,10 @@ inline constexpr int max_trigger_nesting = 32;
 
 // Fires when any child fires: the next fire time is the earliest of the
 // children's. A fire time that several children share is one fire.
+namespace detail {
+void reject_start_trigger(const any_trigger& child, std::string_view kind);
+} // namespace detail
+
 class any_of {
 public:
     static constexpr std::string_view kind = "any_of";
@@ -68,6 +72,16 @@ public:
 
     // The first child's zone.
     const zone& time_zone() const noexcept { return children_.front().time_zone(); }
+
+    // True when a child is an @reboot trigger: the union fires at start too.
+    bool fires_at_start() const noexcept {
+        for (const auto& child : children_) {
+            if (child.fires_at_start()) {
+                return true;
+            }
+        }
+        return false;
+    }
     const time_window& window() const noexcept { return window_; }
 
     // {"kind":"any_of","of":[trigger, ...],"start":...,"end":...}; "of" is a
@@ -130,8 +144,12 @@ class except {
 public:
     static constexpr std::string_view kind = "except";
 
+    // Throws invalid_input when either trigger is @reboot.
     except(any_trigger trigger, any_trigger unless, time_window window = {})
-        : trigger_(std::move(trigger)), unless_(std::move(unless)), window_(window) {}
+        : trigger_(std::move(trigger)), unless_(std::move(unless)), window_(window) {
+        detail::reject_start_trigger(trigger_, kind);
+        detail::reject_start_trigger(unless_, kind);
+    }
 
     std::optional<instant> next_after(instant t) const {
         auto fire = next_fire_after(t);
@@ -208,6 +226,15 @@ inline bool same_triggers(const std::vector<any_trigger>& a, const std::vector<a
 inline void require_children(const std::vector<any_trigger>& children, std::string_view kind) {
     if (children.empty()) {
         throw_json_error(kind, "\"of\" is empty; list at least one trigger");
+    }
+}
+
+// An @reboot trigger has no clock time, so only any_of can hold it: inside
+// all_of, except or jitter it would silently never fire.
+inline void reject_start_trigger(const any_trigger& child, std::string_view kind) {
+    if (child.fires_at_start()) {
+        throw_json_error(kind, "@reboot has no clock time and cannot be combined here; "
+                               "use it alone or in any_of");
     }
 }
 
@@ -299,6 +326,9 @@ inline bool operator==(const any_of& a, const any_of& b) {
 inline all_of::all_of(std::vector<any_trigger> children, time_window window)
     : children_(std::move(children)), window_(window) {
     detail::require_children(children_, kind);
+    for (const auto& child : children_) {
+        detail::reject_start_trigger(child, kind);
+    }
 }
 
 inline std::optional<instant> all_of::next_after(instant t) const {

@@ -190,6 +190,7 @@ inline jitter::jitter(any_trigger inner, std::chrono::seconds max, random_delay 
     : inner_(std::move(inner)), max_(max), mode_(jitter_mode::random), seed_(delay.seed),
       window_(window) {
     detail::check_jitter_max(max_);
+    detail::reject_start_trigger(inner_, kind);
 }
 
 inline jitter::jitter(any_trigger inner, std::chrono::seconds max, stable_delay delay,
@@ -197,6 +198,7 @@ inline jitter::jitter(any_trigger inner, std::chrono::seconds max, stable_delay 
     : inner_(std::move(inner)), max_(max), mode_(jitter_mode::stable),
       key_(std::move(delay.key)), window_(window) {
     detail::check_jitter_max(max_);
+    detail::reject_start_trigger(inner_, kind);
 }
 
 inline std::chrono::seconds jitter::delay_for(instant inner_fire) const noexcept {
