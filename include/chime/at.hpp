@@ -210,14 +210,7 @@ at_trigger at_trigger::from_json(const nlohmann::json& j) {
     }
 
     auto tz = detail::zone_from_json(j, kind, "tz", zone::local());
-    dst_setting dst;
-    if (dst_name) {
-        try {
-            dst = dst_setting_named<Policies...>(*dst_name);
-        } catch (const invalid_input& e) {
-            detail::throw_json_error(kind, std::string("\"dst\" is invalid: ") + e.what());
-        }
-    }
+    auto dst = detail::dst_from_json<Policies...>(j, kind);
     return at_trigger(parsed.local, std::move(tz), dst, window);
 }
 

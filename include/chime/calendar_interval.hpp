@@ -318,14 +318,7 @@ calendar_interval_trigger calendar_interval_trigger::from_json(const nlohmann::j
     }
 
     auto tz = detail::zone_from_json(j, kind, "tz", zone::local());
-    dst_setting dst;
-    if (auto dst_name = detail::optional_string(j, kind, "dst")) {
-        try {
-            dst = dst_setting_named<Policies...>(*dst_name);
-        } catch (const invalid_input& e) {
-            detail::throw_json_error(kind, std::string("\"dst\" is invalid: ") + e.what());
-        }
-    }
+    auto dst = detail::dst_from_json<Policies...>(j, kind);
 
     // "end" may be an instant or a local date-time in `tz`, as for every trigger.
     nlohmann::json end_only = nlohmann::json::object();

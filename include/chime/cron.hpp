@@ -202,18 +202,10 @@ cron_trigger cron_trigger::from_json(const nlohmann::json& j) {
                               {"expr", "tz", "dst", "day_rule", "weekdays", "start", "end"});
     auto expr = detail::required_string(j, kind, "expr");
     auto tz_name = detail::optional_string(j, kind, "tz");
-    auto dst_name = detail::optional_string(j, kind, "dst");
     cron_options options{detail::read_day_rule(j), detail::read_weekday_numbering(j)};
     zone tz = tz_name ? detail::zone_from_json(j, kind, "tz", zone{}) : zone::local();
     auto window = time_window::from_json(j, kind, &tz);
-    dst_setting dst;
-    if (dst_name) {
-        try {
-            dst = dst_setting_named<Policies...>(*dst_name);
-        } catch (const invalid_input& e) {
-            detail::throw_json_error(kind, std::string("\"dst\" is invalid: ") + e.what());
-        }
-    }
+    auto dst = detail::dst_from_json<Policies...>(j, kind);
     return cron_trigger(expr, std::move(tz), dst, options, window);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chime/detail/json_fields.hpp>
+#include <chime/dst.hpp>
 #include <chime/iso8601.hpp>
 #include <chime/zone.hpp>
 
@@ -50,6 +51,21 @@ inline std::string explain(const fire_time& fire) {
 }
 
 namespace detail {
+
+// Reads the policy named by "dst" among `Policies` (by default the three that
+// ship), or the cronie policy when the key is absent.
+template <dst_policy... Policies>
+dst_setting dst_from_json(const nlohmann::json& j, std::string_view kind) {
+    auto name = optional_string(j, kind, "dst");
+    if (!name) {
+        return {};
+    }
+    try {
+        return dst_setting_named<Policies...>(*name);
+    } catch (const invalid_input& e) {
+        throw_json_error(kind, std::string("\"dst\" is invalid: ") + e.what());
+    }
+}
 
 // Reads the required elapsed duration at `key` ("PT30S"), at least one second.
 inline std::chrono::seconds positive_duration_from_json(const nlohmann::json& j,
