@@ -186,8 +186,9 @@ std::string json_message(const nlohmann::json::exception& e) {
     return std::string(text);
 }
 
-// The system's local zone. A TZ variable that names no zone is ignored by
-// chime::zone::local(); say so, because a typo would otherwise go unnoticed.
+// Returns the system's local zone. chime::zone::local() ignores a TZ variable
+// that names no zone, so this prints a warning, because a typo would
+// otherwise go unnoticed.
 chime::zone local_zone_with_warning() {
     auto zone = chime::zone::local();
     if (const char* tz = std::getenv("TZ"); tz != nullptr && *tz != '\0') {
@@ -225,8 +226,8 @@ chime::any_trigger build_trigger(const next_options& options) {
     return chime::cron_trigger(*options.expression, std::move(tz), dst);
 }
 
-// Reads the value of --from or --until. An instant with Z or an offset is
-// taken as is; a local date-time is read in `tz` and must exist there exactly
+// Reads the value of --from or --until: "now", an instant with Z or an
+// offset, or a local date-time read in `tz`, which must exist there exactly
 // once. The result is floored to whole seconds, which keeps --from a strict
 // lower bound and --until an inclusive upper bound for whole-second fire times.
 chime::instant read_instant(std::string_view option, const std::string& text,

@@ -39,7 +39,8 @@ static_assert(!child_trigger_parser<int (*)(const nlohmann::json&)>);
 // The maximum number of candidate instants that all_of and except try before
 // they give up and return none. A search that needs more (two children that
 // agree only after 100,000 disagreements) wrongly reports "no next time".
-// That is the price of never hanging on children that never agree.
+// NOTE: the bound applies per level, so nested all_of and except multiply it;
+// three levels over every-second children take tens of seconds per call.
 inline constexpr int combinator_round_limit = 100'000;
 
 // The deepest nesting of combinators and jitter that from_json accepts, so a

@@ -771,7 +771,11 @@ inline std::uint32_t cron_expression::day_mask(int y, unsigned m, unsigned month
         if (last_weekday_of_month_) {
             unsigned day = month_length;
             unsigned wd = weekday_of(day);
-            day -= wd == 6 ? 1 : wd == 0 ? 2 : 0;
+            if (wd == 6) {
+                day -= 1; // Saturday: the Friday before
+            } else if (wd == 0) {
+                day -= 2; // Sunday: the Friday before
+            }
             by_date |= std::uint32_t{1} << day;
         }
         for (std::uint32_t bits = last_of_weekday_; bits != 0; bits &= bits - 1) {

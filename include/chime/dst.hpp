@@ -33,9 +33,9 @@ struct dst_rule {
     friend constexpr bool operator==(dst_rule, dst_rule) = default;
 };
 
-// What a policy may look at: whether the trigger fires at fixed times of day.
+// The input of a policy: whether the trigger fires at fixed times of day.
 // A cron job is fixed-time when neither its minute nor its hour field starts
-// with '*'; a one-shot local time and a calendar interval are always fixed-time.
+// with '*'. A one-shot local time and a calendar interval are always fixed-time.
 struct wall_time_shape {
     bool fixed_time;
 };

@@ -271,7 +271,12 @@ inline iso_duration parse_duration(std::string_view text) {
         next = index + 1;
         any = true;
         if (in_time) {
-            std::int64_t scale = unit == 'H' ? 3600 : unit == 'M' ? 60 : 1;
+            std::int64_t scale = 1;
+            if (unit == 'H') {
+                scale = 3600;
+            } else if (unit == 'M') {
+                scale = 60;
+            }
             if (value > std::int64_t{1} << 40) {
                 return fail("a number is too large");
             }

@@ -60,7 +60,7 @@ enum class jitter_mode { random, stable };
 // inner fires delayed to the same second fire once. The window (start and
 // end, inclusive) bounds the delayed fire times.
 //
-// Cost: stable mode asks the inner trigger once. Random mode asks it once for
+// Cost: stable mode calls the inner trigger once. Random mode calls it once for
 // each inner fire in (t - max, t + max], so a per-second trigger with a
 // one-day max takes about 170,000 calls.
 class jitter {
@@ -168,7 +168,7 @@ inline std::uint64_t parse_seed(const std::string& text, std::string_view kind) 
     return seed;
 }
 
-// The largest delay: 31 days. Random mode asks the inner trigger once per
+// The largest delay: 31 days. Random mode calls the inner trigger once per
 // inner fire within max of t, so the cap bounds the cost of one call.
 inline constexpr std::chrono::seconds jitter_max_limit{31 * 86400};
 

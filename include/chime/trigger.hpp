@@ -47,8 +47,8 @@ concept may_fire_at_start = requires(const T& t) {
 
 class any_trigger {
 public:
-    // The any_trigger test comes first: checking trigger<any_trigger> would
-    // ask whether any_trigger is copyable, which asks this constructor again.
+    // The any_trigger test comes first. Checking trigger<any_trigger> would
+    // test whether any_trigger is copyable, which checks this constructor again.
     template <class T>
         requires(!std::same_as<std::remove_cvref_t<T>, any_trigger>) && trigger<T>
     any_trigger(T value) : target_(std::make_shared<model<T>>(std::move(value))) {}

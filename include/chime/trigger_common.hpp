@@ -105,8 +105,8 @@ struct time_window {
     // Reads "start" and "end": ISO 8601 instants, or local date-times read in
     // `local_zone` when the trigger has one. A local start that does not exist
     // is the first instant after the jump, and a repeated one its first
-    // occurrence; a repeated local end is its second occurrence, so the bound
-    // covers both. A start with a fraction of a second is rounded up, an end
+    // occurrence. A repeated local end is its second occurrence, so the
+    // window covers both. A start with a fraction of a second is rounded up, an end
     // rounded down, as fire times are whole seconds.
     static time_window from_json(const nlohmann::json& j, std::string_view kind,
                                  const zone* local_zone = nullptr) {

@@ -59,7 +59,7 @@ struct zone_span {
     std::chrono::seconds next_offset;
 };
 
-// How a local time maps onto instants in a zone.
+// The mapping of a local time onto instants in a zone.
 enum class local_kind {
     unique,      // exactly one instant: `first`
     nonexistent, // skipped by a forward jump; `first` is the first instant after the jump
@@ -500,9 +500,9 @@ inline zone zone::local() {
         try {
             return locate(name);
         } catch (const zone_error&) {
-            // A POSIX TZ string such as "CET-1CEST" names no zone; fall
-            // through to /etc/localtime as the C library would not, but as a
-            // scheduler must to stay in step with cron.
+            // A POSIX TZ string such as "CET-1CEST" names no zone, so fall
+            // through to /etc/localtime. The C library would apply the POSIX
+            // rule instead; chime reads IANA zones only.
         }
     }
     try {

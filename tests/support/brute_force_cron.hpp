@@ -5,7 +5,7 @@
 // fields. It walks real instants one step at a time and reads the local time
 // of each from date::time_zone, not from chime::zone.
 //
-// date 3.0.1 with USE_OS_TZDB knows no transitions after 2037, so the
+// date 3.0.1 with USE_OS_TZDB has no transitions after 2037, so the
 // reference searches no further than reference_end.
 #pragma once
 
