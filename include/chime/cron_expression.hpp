@@ -106,9 +106,8 @@ private:
     bool never_ = false;                // provably never matches
     bool every_day_ = false;            // every day of every month of every year matches
 
-    // Bit h * 60 + m is set when hour h and minute m both match (1,440 bits).
-    std::array<std::uint64_t, 23> minutes_of_day_{};
-    int first_minute_ = -1; // the first and last set bits of minutes_of_day_, -1 when none
+    // The first and last matching minutes of the day (h * 60 + m), -1 when none.
+    int first_minute_ = -1;
     int last_minute_ = -1;
 
     // For each weekday of the 1st of a month, the days 1-31 whose weekday is in weekdays_.
@@ -687,15 +686,6 @@ inline cron_expression cron_expression::parse(std::string_view text, cron_option
 }
 
 inline void cron_expression::finish() {
-    // Copy the 60 minute bits to position h * 60 for every matching hour.
-    for (std::uint32_t bits = hours_; bits != 0; bits &= bits - 1) {
-        int h = std::countr_zero(bits);
-        int word = h * 60 / 64, shift = h * 60 % 64;
-        minutes_of_day_[word] |= minutes_ << shift;
-        if (shift > 4) {
-            minutes_of_day_[word + 1] |= minutes_ >> (64 - shift);
-        }
-    }
     if (hours_ != 0 && minutes_ != 0) {
         first_minute_ = std::countr_zero(hours_) * 60 + std::countr_zero(minutes_);
         last_minute_ = (31 - std::countl_zero(hours_)) * 60 + (63 - std::countl_zero(minutes_));
@@ -824,27 +814,30 @@ cron_expression::next_time_of_day(int hh, int mm, int ss) const noexcept {
     if (minute <= first_minute_ && (minute < first_minute_ || ss == 0)) {
         return std::chrono::seconds{first_minute_ * 60 + std::countr_zero(seconds_)};
     }
-    if ((minutes_of_day_[minute / 64] >> (minute % 64)) & 1) {
+    int hour = minute / 60;
+    bool hour_matches = ((hours_ >> hour) & 1) != 0;
+    if (hour_matches && ((minutes_ >> (minute % 60)) & 1)) {
         int s = detail::next_bit(seconds_, ss);
         if (s >= 0) {
             return std::chrono::seconds{minute * 60 + s};
         }
     }
-    // The next matching minute of the day, at its first matching second.
-    if (++minute > last_minute_) {
+    // The next matching minute of the day, at its first matching second: a
+    // later minute of this hour, else the first minute of the next hour.
+    // Two bit scans; a 1,440-bit table would cost 184 bytes per trigger.
+    int first_second = std::countr_zero(seconds_);
+    if (hour_matches) {
+        int m = detail::next_bit(minutes_, minute % 60 + 1);
+        if (m >= 0) {
+            return std::chrono::seconds{(hour * 60 + m) * 60 + first_second};
+        }
+    }
+    int next_hour = detail::next_bit(hours_, hour + 1);
+    if (next_hour < 0) {
         return std::nullopt;
     }
-    for (int word = minute / 64; word < int(minutes_of_day_.size()); ++word) {
-        std::uint64_t bits = minutes_of_day_[word];
-        if (word == minute / 64) {
-            bits &= ~std::uint64_t{0} << (minute % 64);
-        }
-        if (bits != 0) {
-            int found = word * 64 + std::countr_zero(bits);
-            return std::chrono::seconds{found * 60 + std::countr_zero(seconds_)};
-        }
-    }
-    return std::nullopt;
+    return std::chrono::seconds{(next_hour * 60 + std::countr_zero(minutes_)) * 60 +
+                                first_second};
 }
 
 inline bool cron_expression::matches(local_seconds t) const noexcept {
