@@ -18,13 +18,36 @@
 
 namespace chime {
 
-// A type with a `kind` name, next_after, and a JSON form.
+class any_trigger;
+
+namespace detail {
+
+// A trigger that reads itself from its JSON settings alone.
+template <class T>
+concept reads_trigger_json = requires(const nlohmann::json& j) {
+    { T::from_json(j) } -> std::same_as<T>;
+};
+
+// A trigger built from other triggers (any_of, jitter): its from_json reads
+// each child with a parser passed in, a callable from JSON to any_trigger. A
+// plain function pointer stands for every such parser here.
+template <class T>
+concept reads_trigger_json_with_children =
+    requires(const nlohmann::json& j, any_trigger (*parse_child)(const nlohmann::json&)) {
+        { T::from_json(j, parse_child) } -> std::same_as<T>;
+    };
+
+} // namespace detail
+
+// A type with a `kind` name, next_after, and a JSON form that it writes with
+// to_json() and reads with a static from_json(json), or with
+// from_json(json, parse_child) when it is built from other triggers.
 template <class T>
 concept trigger = std::copy_constructible<T> && requires(const T& t, instant i) {
     { T::kind } -> std::convertible_to<std::string_view>;
     { t.next_after(i) } -> std::same_as<std::optional<instant>>;
     { t.to_json() } -> std::same_as<nlohmann::json>;
-};
+} && (detail::reads_trigger_json<T> || detail::reads_trigger_json_with_children<T>);
 
 namespace detail {
 
@@ -128,12 +151,28 @@ private:
             }
         }
 
-        nlohmann::json to_json() const override { return value.to_json(); }
+        // Writes "kind" when the trigger leaves it out, as a registry does,
+        // so that a child of any_of or jitter can be read back.
+        nlohmann::json to_json() const override {
+            nlohmann::json j = value.to_json();
+            if (j.is_null()) {
+                j = nlohmann::json::object();
+            }
+            if (j.is_object() && !j.contains("kind")) {
+                j["kind"] = T::kind;
+            }
+            return j;
+        }
 
         T value;
     };
 
     std::shared_ptr<const concept_t> target_;
 };
+
+static_assert(!trigger<int>);
+// any_trigger has no static kind and no from_json. It wraps a trigger but is
+// not a trigger type itself, so a registry cannot list it.
+static_assert(!trigger<any_trigger>);
 
 } // namespace chime
