@@ -10,6 +10,7 @@
 #include <chime/cron_expression.hpp>
 #include <chime/detail/json_fields.hpp>
 #include <chime/dst.hpp>
+#include <chime/trigger.hpp>
 #include <chime/trigger_common.hpp>
 #include <chime/zone.hpp>
 
@@ -224,5 +225,7 @@ inline nlohmann::json cron_trigger::to_json() const {
     window_.to_json(j);
     return j;
 }
+
+static_assert(trigger<cron_trigger>);
 
 } // namespace chime
