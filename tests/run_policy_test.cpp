@@ -53,7 +53,12 @@ TEST_CASE("run policy errors name the key and the value", "[run_policy]") {
     CHECK_THROWS_WITH(run_policy::from_json(json{{"coalesce", 3}}),
                       "run policy: \"coalesce\" must be a string (earliest, latest, all), got 3");
     CHECK_THROWS_WITH(run_policy::from_json(json{{"misfire_grace", "60"}}),
-                      Catch::StartsWith("run policy: \"misfire_grace\" is invalid: "));
+                      "run policy: \"misfire_grace\" is \"60\"; expected an ISO 8601 duration of "
+                      "fixed length such as \"PT30S\", \"PT5M\" or \"P1D\" (years and months have no "
+                      "fixed length)");
+    CHECK_THROWS_WITH(run_policy::from_json(json{{"timeout", "P25000D"}}),
+                      "run policy: \"timeout\" is P25000D (2160000000 s); it must be from PT1S to "
+                      "P24855DT3H14M7S");
     CHECK_THROWS_WITH(run_policy::from_json(json{{"timeout", "PT0S"}}),
                       "run policy: \"timeout\" is \"PT0S\"; it must be at least one second, or "
                       "\"none\"");
@@ -76,6 +81,30 @@ TEST_CASE("run policy errors name the key and the value", "[run_policy]") {
                       Catch::StartsWith("run policy: unknown key \"misfire\"; expected "));
     CHECK_THROWS_WITH(run_policy::from_json(json::array()),
                       "run policy: expected a JSON object, got an array of 0 elements");
+}
+
+TEST_CASE("run policy validate rejects what JSON cannot hold", "[run_policy]") {
+    chime::run_policy p;
+    p.overlap = chime::overlap_mode::allow;
+    p.max_instances = 5000;
+    CHECK_THROWS_WITH(p.validate(), "run policy: \"max_instances\" is 5000; it must be from 1 to 1000");
+
+    chime::run_policy q;
+    q.retry.count = 5000;
+    CHECK_THROWS_WITH(q.validate(), "run policy: \"retry.count\" is 5000; it must be from 0 to 1000");
+
+    chime::run_policy r;
+    r.max_instances = 0;
+    CHECK_THROWS_WITH(r.validate(), Catch::StartsWith("run policy: \"max_instances\" is 0 but"));
+
+    // Every valid policy reads back from its JSON form.
+    chime::run_policy ok;
+    ok.overlap = chime::overlap_mode::allow;
+    ok.max_instances = 1000;
+    ok.retry.count = 1000;
+    ok.retry.factor = 1.1;
+    ok.timeout = chime::run_policy::max_duration;
+    CHECK(chime::run_policy::from_json(ok.to_json()) == ok);
 }
 
 TEST_CASE("retry delay grows by the factor up to the cap", "[run_policy]") {

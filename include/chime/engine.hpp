@@ -105,8 +105,6 @@ struct engine_limits {
     // Fire times counted one by one in a missed or skipped range; beyond it
     // the engine jumps to the end of the range and sets count_is_lower_bound.
     static constexpr std::uint64_t counted_fires = 10000;
-    // Durations of a run policy are stored in 32 bits of seconds.
-    static constexpr std::int64_t max_policy_seconds = std::numeric_limits<std::int32_t>::max();
 };
 
 template <class Registry>
@@ -128,7 +126,7 @@ public:
     engine() = default;
 
     // Adds a job. Throws invalid_input when `id` is already present or the
-    // policy has a duration beyond engine_limits::max_policy_seconds.
+    // policy fails run_policy::validate().
     void add(job_id id, job_definition definition, instant now, add_options options = {});
 
     // Replaces the trigger and policy of a job. Runs already started go on;
@@ -193,13 +191,13 @@ public:
     std::uint64_t backward_steps() const noexcept { return backward_steps_; }
 
 private:
-    // A run policy in 32 bytes; durations in seconds, -1 for no limit.
+    // A run policy in 32 bytes. Durations are in seconds, -1 for no limit.
     struct compact_policy {
         std::int32_t misfire_grace = 60;
         std::int32_t timeout = -1;
         std::int32_t retry_initial = 30;
         std::int32_t retry_max = 3600;
-        float retry_factor = 2.0f;
+        double retry_factor = 2.0;
         std::uint16_t retry_count = 0;
         std::uint16_t max_instances = 1;
         coalesce_mode coalesce = coalesce_mode::latest;
@@ -226,6 +224,7 @@ private:
         instant retry_scheduled{}; // the fire time of the failed run
         unsigned retry_attempt = 0;
         run_id retry_of = 0;
+        run_status retry_after = run_status::failed; // how run retry_of ended
         // A run-now request, with the instant it was made.
         std::optional<instant> run_now_at;
         bool at_start = false;
@@ -498,38 +497,16 @@ inline std::string describe_fires(instant first, instant last, std::uint64_t cou
 template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
 auto engine<Triggers, Queue>::compact(const run_policy& p) -> compact_policy {
-    auto seconds = [](std::optional<std::chrono::seconds> d, const char* name) -> std::int32_t {
-        if (!d) {
-            return -1;
-        }
-        if (d->count() < 0 || d->count() > engine_limits::max_policy_seconds) {
-            throw invalid_input(std::string("run policy: \"") + name + "\" is " +
-                                std::to_string(d->count()) + " seconds; it must be from 0 to " +
-                                std::to_string(engine_limits::max_policy_seconds));
-        }
-        return static_cast<std::int32_t>(d->count());
+    p.validate();
+    auto seconds = [](std::optional<std::chrono::seconds> d) -> std::int32_t {
+        return d ? static_cast<std::int32_t>(d->count()) : -1;
     };
-    if (p.retry.count > std::numeric_limits<std::uint16_t>::max()) {
-        throw invalid_input("run policy: \"retry.count\" is " + std::to_string(p.retry.count) +
-                            "; it must be at most 65535");
-    }
-    if (!(p.retry.factor >= 1.0 && p.retry.factor <= 100.0)) {
-        throw invalid_input("run policy: \"retry.factor\" is " + std::to_string(p.retry.factor) +
-                            "; it must be from 1 to 100");
-    }
-    if (p.overlap == overlap_mode::allow && p.max_instances == 0) {
-        throw invalid_input("run policy: \"max_instances\" is 0; it must be at least 1");
-    }
-    if (p.timeout && p.timeout->count() <= 0) {
-        throw invalid_input("run policy: \"timeout\" is " + std::to_string(p.timeout->count()) +
-                            " seconds; it must be at least one second, or none");
-    }
     compact_policy c;
-    c.misfire_grace = seconds(p.misfire_grace, "misfire_grace");
-    c.timeout = seconds(p.timeout, "timeout");
-    c.retry_initial = seconds(p.retry.initial_delay, "retry.initial_delay");
-    c.retry_max = seconds(p.retry.max_delay, "retry.max_delay");
-    c.retry_factor = static_cast<float>(p.retry.factor);
+    c.misfire_grace = seconds(p.misfire_grace);
+    c.timeout = seconds(p.timeout);
+    c.retry_initial = seconds(p.retry.initial_delay);
+    c.retry_max = seconds(p.retry.max_delay);
+    c.retry_factor = p.retry.factor;
     c.retry_count = static_cast<std::uint16_t>(p.retry.count);
     c.max_instances = p.max_instances;
     c.coalesce = p.coalesce;
@@ -1103,7 +1080,8 @@ void engine<Triggers, Queue>::process_retry(job_state& job, instant now, std::ve
     auto attempt = x.retry_attempt;
     auto reason = "retry " + std::to_string(attempt) + " of " +
                   std::to_string(job.policy.retry_count) + " after run " +
-                  std::to_string(x.retry_of) + " failed";
+                  std::to_string(x.retry_of) +
+                  (x.retry_after == run_status::timed_out ? " timed out" : " failed");
     drop_extras_if_empty(job);
     try_start(job, scheduled, run_cause::retry, attempt, now, std::move(reason), out);
 }
@@ -1279,6 +1257,7 @@ bool engine<Triggers, Queue>::finished(run_id run, run_status status, instant no
             x.retry_scheduled = info.scheduled;
             x.retry_attempt = retry;
             x.retry_of = run;
+            x.retry_after = status;
             x.retry_timer = queue_.schedule(tick_of(x.retry_at), (slot_of(*job) << 1) | retry_flag);
         }
         drop_extras_if_empty(*job);

@@ -309,7 +309,12 @@ constexpr bool check_copyable() {
 
 template <class Trigger>
 constexpr bool check_trigger() {
-    if constexpr (!check_kind<Trigger>()) {
+    if constexpr (std::is_same_v<Trigger, any_trigger>) {
+        static_assert(dependent_false<Trigger>,
+                      "chime::registry: chime::any_trigger holds a trigger of any type and is "
+                      "not a trigger type itself; list the trigger types it would hold instead");
+        return false;
+    } else if constexpr (!check_kind<Trigger>()) {
         return false;
     } else if constexpr (!has_next_after<Trigger>) {
         static_assert(dependent_false<Trigger>,
@@ -525,7 +530,7 @@ constexpr bool check_unique_kinds() {
 // repeated kind.
 template <registry_role Role, class... Ts>
 constexpr bool check_registry() {
-    if constexpr (Role == registry_role::empty) {
+    if constexpr (Role == registry_role::empty || sizeof...(Ts) == 0) {
         static_assert(dependent_false<std::variant<Ts...>>,
                       "chime::registry: the registry is empty; list at least one type");
         return false;

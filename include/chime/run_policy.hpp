@@ -79,6 +79,18 @@ struct run_policy {
     // The executor stops a run this long after it started; none means no limit.
     std::optional<std::chrono::seconds> timeout;
 
+    // The longest duration a policy accepts, 2^31 - 1 seconds (about 68
+    // years), so the engine can keep each duration in 32 bits.
+    static constexpr std::chrono::seconds max_duration{0x7fff'ffff};
+
+    // Throws invalid_input naming the field and its value when a setting is
+    // out of range: durations from 0 to max_duration (timeout at least one
+    // second), retry.count up to 1000, retry.factor from 1 to 100,
+    // retry.max_delay not shorter than retry.initial_delay, max_instances
+    // from 1 to 1000 under overlap_mode::allow and 1 otherwise. from_json
+    // and the engine both apply it, so every stored policy reads back.
+    void validate() const;
+
     // The runs that overlap_mode allows to run at once.
     unsigned concurrency_limit() const noexcept {
         return overlap == overlap_mode::allow ? max_instances : 1u;
@@ -200,8 +212,10 @@ policy_duration_from_json(const nlohmann::json& value, const std::string& key, b
     std::chrono::seconds d;
     try {
         d = parse_elapsed_duration(text);
-    } catch (const invalid_input& e) {
-        throw_policy_error("\"" + key + "\" is invalid: " + e.what());
+    } catch (const invalid_input&) {
+        throw_policy_error("\"" + key + "\" is \"" + text +
+                           "\"; expected an ISO 8601 duration of fixed length such as \"PT30S\", "
+                           "\"PT5M\" or \"P1D\" (years and months have no fixed length)");
     }
     if (d < std::chrono::seconds{0}) {
         throw_policy_error("\"" + key + "\" is \"" + text + "\"; it must not be negative");
@@ -295,11 +309,6 @@ inline run_policy run_policy::from_json(const nlohmann::json& j) {
         p.max_instances =
             static_cast<std::uint16_t>(detail::policy_count_from_json(*it, "max_instances", 1, 1000));
     }
-    if (p.max_instances != 1 && p.overlap != overlap_mode::allow) {
-        detail::throw_policy_error("\"max_instances\" is " + std::to_string(p.max_instances) +
-                                   " but \"overlap\" is \"" + std::string(to_string(p.overlap)) +
-                                   "\"; set \"overlap\": \"allow\" to run several at once");
-    }
 
     if (auto it = j.find("retry"); it != j.end()) {
         const auto& r = *it;
@@ -321,13 +330,51 @@ inline run_policy run_policy::from_json(const nlohmann::json& j) {
             }
             p.retry.factor = f->get<double>();
         }
-        if (p.retry.max_delay < p.retry.initial_delay) {
-            detail::throw_policy_error("\"retry.max_delay\" (" + format_duration(p.retry.max_delay) +
-                                       ") is shorter than \"retry.initial_delay\" (" +
-                                       format_duration(p.retry.initial_delay) + ")");
-        }
     }
+    p.validate();
     return p;
+}
+
+inline void run_policy::validate() const {
+    using std::chrono::seconds;
+    auto check_duration = [](const char* key, seconds d, seconds min) {
+        if (d < min || d > max_duration) {
+            detail::throw_policy_error(std::string("\"") + key + "\" is " + format_duration(d) + " (" +
+                                       std::to_string(d.count()) + " s); it must be from " +
+                                       format_duration(min) + " to " + format_duration(max_duration));
+        }
+    };
+    if (misfire_grace) {
+        check_duration("misfire_grace", *misfire_grace, seconds{0});
+    }
+    if (timeout) {
+        check_duration("timeout", *timeout, seconds{1});
+    }
+    check_duration("retry.initial_delay", retry.initial_delay, seconds{0});
+    check_duration("retry.max_delay", retry.max_delay, seconds{0});
+    if (retry.max_delay < retry.initial_delay) {
+        detail::throw_policy_error("\"retry.max_delay\" (" + format_duration(retry.max_delay) +
+                                   ") is shorter than \"retry.initial_delay\" (" +
+                                   format_duration(retry.initial_delay) + ")");
+    }
+    if (retry.count > 1000) {
+        detail::throw_policy_error("\"retry.count\" is " + std::to_string(retry.count) +
+                                   "; it must be from 0 to 1000");
+    }
+    if (!(retry.factor >= 1.0 && retry.factor <= 100.0)) {
+        detail::throw_policy_error("\"retry.factor\" is " + std::to_string(retry.factor) +
+                                   "; it must be from 1 to 100");
+    }
+    if (overlap == overlap_mode::allow) {
+        if (max_instances < 1 || max_instances > 1000) {
+            detail::throw_policy_error("\"max_instances\" is " + std::to_string(max_instances) +
+                                       "; it must be from 1 to 1000");
+        }
+    } else if (max_instances != 1) {
+        detail::throw_policy_error("\"max_instances\" is " + std::to_string(max_instances) +
+                                   " but \"overlap\" is \"" + std::string(to_string(overlap)) +
+                                   "\"; set \"overlap\": \"allow\" to run several at once");
+    }
 }
 
 } // namespace chime

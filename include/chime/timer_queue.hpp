@@ -56,7 +56,8 @@ struct expired_timer_callback {
 //   as Q(start). clear() drops every timer and leaves now() as it is.
 // - schedule(deadline, payload) accepts any deadline from 0 to UINT64_MAX and
 //   returns the timer's id. A deadline at or before now() fires at the next
-//   pop_expired() and is reported as given, not moved to now().
+//   pop_expired() whose `now` is not earlier than now(), and is reported as
+//   given, not moved to now().
 // - cancel(id) removes a pending timer and returns true. It returns false for
 //   no_timer and for the id of a timer that fired or was cancelled, even when
 //   a newer timer reuses its slot, so a stale id never removes another timer.
