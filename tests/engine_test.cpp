@@ -668,6 +668,141 @@ TEST_CASE("engine ignores the old run of a re-added job", "[engine][remove]") {
     CHECK(e.running() == 1);
 }
 
+namespace {
+
+// A trigger that fires every minute and throws for fire times after `fail_after`.
+struct throwing_trigger {
+    static constexpr std::string_view kind = "throwing";
+    instant fail_after;
+
+    std::optional<instant> next_after(instant t) const {
+        if (t >= fail_after) {
+            throw chime::error("throwing trigger: no more fire times");
+        }
+        return t + 60s - std::chrono::seconds{t.time_since_epoch().count() % 60};
+    }
+    nlohmann::json to_json() const { return nlohmann::json::object(); }
+    static throwing_trigger from_json(const nlohmann::json&) { return {}; }
+};
+
+using throwing_triggers = chime::registry<chime::interval_trigger, throwing_trigger>;
+
+} // namespace
+
+TEST_CASE("engine contains a trigger that throws", "[engine][trigger]") {
+    chime::engine<throwing_triggers> e;
+    auto t0 = at("2025-01-01T00:00:00Z");
+    e.add(1, {chime::interval_trigger(60s), {}}, t0);
+    e.add(2, {throwing_trigger{t0 + 30s}, {}}, t0);
+    e.add(3, {chime::interval_trigger(60s), {}}, t0);
+
+    auto d = e.due(t0 + 60s);
+    REQUIRE(d.size() == 3);
+    std::size_t starts = 0;
+    for (const auto& x : d) {
+        if (x.job == 2) {
+            CHECK(x.kind == decision_kind::skipped);
+            CHECK(x.reason == "the trigger failed: throwing trigger: no more fire times; the job "
+                              "has no further fire time until it is updated");
+        } else {
+            CHECK(x.kind == decision_kind::start);
+            CHECK(e.finished(x.run, run_status::succeeded, t0 + 60s));
+            ++starts;
+        }
+    }
+    CHECK(starts == 2);
+    CHECK_FALSE(e.next_fire(2));
+    // The other jobs go on.
+    CHECK(e.due(t0 + 120s).size() == 2);
+
+    // A trigger that throws at add leaves no job behind.
+    CHECK_THROWS_AS(e.add(4, {throwing_trigger{t0}, {}}, t0 + 120s), chime::error);
+    CHECK_FALSE(e.contains(4));
+}
+
+TEST_CASE("engine update runs a fire time already due", "[engine][update]") {
+    test_engine e;
+    e.add(1, {every(3600s), {}}, at("2025-01-01T09:30:00Z"));
+    // The 10:00 fire time is due, but due() has not run yet.
+    REQUIRE(e.update(1, {every(3600s), {}}, at("2025-01-01T10:00:00Z")));
+    auto d = e.due(at("2025-01-01T10:00:00Z"));
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].kind == decision_kind::start);
+    CHECK(d[0].scheduled == at("2025-01-01T10:00:00Z"));
+    CHECK(e.next_fire(1) == at("2025-01-01T11:00:00Z"));
+}
+
+TEST_CASE("engine pause records a due fire time skipped", "[engine][pause]") {
+    test_engine e;
+    e.add(1, {every(3600s), {}}, at("2025-01-01T09:30:00Z"));
+    REQUIRE(e.pause(1, at("2025-01-01T10:00:30Z")));
+    auto d = e.due(at("2025-01-01T10:00:30Z"));
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].kind == decision_kind::skipped);
+    CHECK(d[0].reason == "the fire time 2025-01-01T10:00:00Z skipped: the job was paused before "
+                         "they were handled");
+}
+
+TEST_CASE("engine update drops a waiting retry visibly", "[engine][update][retry]") {
+    test_engine e;
+    chime::run_policy p;
+    p.retry.count = 2;
+    e.add(1, {every(3600s), p}, at("2025-01-01T00:00:00Z"));
+    auto d = e.due(at("2025-01-01T01:00:00Z"));
+    e.finished(d[0].run, run_status::failed, at("2025-01-01T01:00:01Z"));
+    e.update(1, {every(3600s), {}}, at("2025-01-01T01:00:02Z"));
+    d = e.due(at("2025-01-01T01:00:02Z"));
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].reason == "retry 1 of run 1 dropped: the job was updated");
+    CHECK(e.due(at("2025-01-01T01:10:00Z")).empty());
+}
+
+TEST_CASE("engine wakes at once after a step back", "[engine][clock]") {
+    test_engine e;
+    e.add(1, {every(3600s), {}}, at("2025-01-01T10:00:00Z"));
+    CHECK(e.due(at("2025-01-01T10:00:00Z")).empty());
+    e.run_now(1, at("2025-01-01T09:50:00Z"));
+    CHECK(e.next_wakeup() == at("2025-01-01T09:50:00Z"));
+}
+
+TEST_CASE("engine does not start a paused @reboot job", "[engine][at_start][pause]") {
+    test_engine e;
+    chime::add_options starting;
+    starting.worker_starting = true;
+    e.add(1, {cron("@reboot"), {}}, at("2025-01-01T00:00:00Z"), starting);
+    e.pause(1, at("2025-01-01T00:00:00Z"));
+    auto d = e.due(at("2025-01-01T00:00:00Z"));
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].kind == decision_kind::skipped);
+    CHECK(d[0].cause == run_cause::at_start);
+}
+
+TEST_CASE("engine finds the end of a long ended stretch", "[engine][misfire]") {
+    test_engine e;
+    // Every second until 2025-01-10, then nothing; the worker wakes years later.
+    chime::time_window window;
+    window.end = at("2025-01-10T00:00:00Z");
+    e.add(1, {chime::interval_trigger(1s, window), {}}, at("2025-01-01T00:00:00Z"));
+    auto d = e.due(at("2033-07-01T00:00:00Z"));
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].kind == decision_kind::missed);
+    CHECK(d[0].count_is_lower_bound);
+    CHECK(d[0].last_scheduled == at("2025-01-10T00:00:00Z"));
+    CHECK_FALSE(e.next_wakeup());
+}
+
+TEST_CASE("engine clamps sentinel instants", "[engine][clock]") {
+    test_engine e;
+    chime::add_options o;
+    o.last_fire = instant::min();
+    e.add(1, {chime::at_trigger(at("2025-06-01T00:00:00Z")), {}}, at("2025-01-01T00:00:00Z"), o);
+    auto d = e.due(instant::max());
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].kind == decision_kind::missed);
+    CHECK(d[0].count == 1);
+    CHECK(d[0].scheduled == at("2025-06-01T00:00:00Z"));
+}
+
 TEST_CASE("engine starts @reboot jobs only when the worker starts", "[engine][at_start]") {
     test_engine e;
     chime::add_options starting;

@@ -25,7 +25,9 @@
 #include <chime/trigger.hpp>
 #include <chime/zone.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <exception>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -162,13 +164,14 @@ public:
     bool finished(run_id run, run_status status, instant now);
 
     // The instant at which due() has work next: the earliest fire time or
-    // retry, or the latest `now` seen when a run is ready at once. None when
-    // nothing is scheduled.
+    // retry, or the `now` of the latest operation when a run is ready at once.
+    // None when nothing is scheduled.
     std::optional<instant> next_wakeup() const;
 
     // Makes room for `jobs` jobs, so that adding them allocates only what
     // each job needs and no container grows by doubling.
     void reserve(std::size_t jobs) {
+        reserved_ = jobs;
         jobs_.reserve(jobs);
         index_.reserve(jobs);
         if constexpr (requires { queue_.reserve(jobs); }) {
@@ -371,6 +374,14 @@ private:
 
     static constexpr std::uint32_t retry_flag = 1;
 
+    // Instants the engine works with: from 1970 to chime's search limit
+    // (2400). An instant outside is moved to the nearest end, so sentinels
+    // such as instant::max() and instant::min() cannot overflow the
+    // arithmetic on fire times.
+    static instant clamp(instant t) noexcept {
+        return std::clamp(t, instant{}, search_limit);
+    }
+
     static timer_tick tick_of(instant t) noexcept {
         auto s = t.time_since_epoch().count();
         return s <= 0 ? 0 : static_cast<timer_tick>(s);
@@ -409,6 +420,9 @@ private:
     void rebuild_queue(instant now);
 
     void process_fires(job_state& job, instant now, std::vector<decision>& out);
+    void disable_after_trigger_error(job_state& job, instant now, const char* what,
+                                     std::vector<decision>& out);
+    void settle_due_fires(job_state& job, instant now, const char* why);
     void process_retry(job_state& job, instant now, std::vector<decision>& out);
     void process_ready(job_state& job, instant now, std::vector<decision>& out);
     void walk_fires(const job_state& job, instant& f, instant through, fire_range& range);
@@ -434,6 +448,9 @@ private:
     // The latest instant any operation passed, and the one due() last got.
     std::optional<instant> last_now_;
     std::optional<instant> last_due_;
+    // The instant the latest operation passed, for next_wakeup().
+    std::optional<instant> current_now_;
+    std::size_t reserved_ = 0;
     std::uint64_t backward_steps_ = 0;
 
     // Scratch space reused by due().
@@ -581,7 +598,11 @@ void engine<Triggers, Queue>::note_clock(instant now) {
         // Start the queue at the first instant seen, not at 1970, so that the
         // first due() does not move every timer down from the far future.
         queue_ = Queue(tick_of(now));
+        if constexpr (requires { queue_.reserve(reserved_); }) {
+            queue_.reserve(reserved_);
+        }
     }
+    current_now_ = now;
     if (!last_now_ || now > *last_now_) {
         last_now_ = now;
     }
@@ -623,6 +644,10 @@ template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
 void engine<Triggers, Queue>::add(job_id id, job_definition definition, instant now,
                                   add_options options) {
+    now = clamp(now);
+    if (options.last_fire) {
+        options.last_fire = clamp(*options.last_fire);
+    }
     if (index_.contains(id)) {
         throw invalid_input("engine: a job with id " + std::to_string(id) + " already exists");
     }
@@ -647,44 +672,63 @@ void engine<Triggers, Queue>::add(job_id id, job_definition definition, instant 
     auto& job = jobs_[slot];
     job.live = true;
 
-    if (options.worker_starting && trigger_fires_at_start(job.trigger)) {
-        extras(job).at_start = true;
-        mark_ready(job);
-    }
-
-    if (options.last_fire && *options.last_fire < now) {
-        // Fire times after the last handled one come due at once; those
-        // beyond the grace time are the downtime that catch-up decides on.
-        job.handled_through = *options.last_fire;
-        extras(job).catch_up_until = now;
-        schedule_next(job, *options.last_fire);
-    } else {
-        if (options.last_fire) {
-            job.handled_through = *options.last_fire;
+    try {
+        if (options.worker_starting && trigger_fires_at_start(job.trigger)) {
+            extras(job).at_start = true;
+            mark_ready(job);
         }
-        schedule_next(job, now);
-    }
-    if (job.has_extras && job.next_fire > now) {
-        // No fire time passed during the downtime.
-        extras(job).catch_up_until.reset();
-        drop_extras_if_empty(job);
+
+        if (options.last_fire && *options.last_fire < now) {
+            // Fire times after the last handled one come due at once; those
+            // beyond the grace time are the downtime that catch-up decides on.
+            job.handled_through = *options.last_fire;
+            extras(job).catch_up_until = now;
+            schedule_next(job, *options.last_fire);
+        } else {
+            if (options.last_fire) {
+                job.handled_through = *options.last_fire;
+            }
+            schedule_next(job, now);
+        }
+        if (job.has_extras && job.next_fire > now) {
+            // No fire time passed during the downtime.
+            extras(job).catch_up_until.reset();
+            drop_extras_if_empty(job);
+        }
+    } catch (...) {
+        // A trigger that throws leaves no half-added job behind.
+        remove(id);
+        throw;
     }
 }
 
 template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
 bool engine<Triggers, Queue>::update(job_id id, job_definition definition, instant now) {
+    now = clamp(now);
     auto* job = find(id);
     if (job == nullptr) {
         return false;
     }
     auto policy = compact(definition.policy);
     note_clock(now);
+    settle_due_fires(*job, now, nullptr);
     job->trigger = std::move(definition.trigger);
     job->policy = policy;
     if (job->has_extras) {
-        // Downtime belongs to the old trigger's fire times.
-        extras(*job).catch_up_until.reset();
+        // Downtime belongs to the old trigger's fire times, and a waiting
+        // retry to a run of the old definition.
+        auto& x = extras(*job);
+        x.catch_up_until.reset();
+        if (x.retry_timer != no_timer) {
+            queue_.cancel(x.retry_timer);
+            x.retry_timer = no_timer;
+            outbox_.push_back(range_decision(decision_kind::skipped, *job, x.retry_scheduled,
+                                             x.retry_scheduled, 1, false, run_cause::retry,
+                                             "retry " + std::to_string(x.retry_attempt) +
+                                                 " of run " + std::to_string(x.retry_of) +
+                                                 " dropped: the job was updated"));
+        }
         drop_extras_if_empty(*job);
     }
     schedule_next(*job, now);
@@ -719,6 +763,7 @@ bool engine<Triggers, Queue>::remove(job_id id) {
 template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
 bool engine<Triggers, Queue>::pause(job_id id, instant now) {
+    now = clamp(now);
     auto* job = find(id);
     if (job == nullptr) {
         return false;
@@ -727,10 +772,18 @@ bool engine<Triggers, Queue>::pause(job_id id, instant now) {
     if (job->paused) {
         return true;
     }
+    settle_due_fires(*job, now, "skipped: the job was paused before they were handled");
     job->paused = true;
     cancel_fire_timer(*job);
     if (job->has_extras) {
         auto& x = extras(*job);
+        if (x.at_start) {
+            x.at_start = false;
+            outbox_.push_back(range_decision(decision_kind::skipped, *job, now, now, 1, false,
+                                             run_cause::at_start,
+                                             "the run at worker start was dropped: the job is "
+                                             "paused"));
+        }
         if (x.retry_timer != no_timer) {
             queue_.cancel(x.retry_timer);
             x.retry_timer = no_timer;
@@ -756,6 +809,7 @@ bool engine<Triggers, Queue>::pause(job_id id, instant now) {
 template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
 bool engine<Triggers, Queue>::resume(job_id id, instant now) {
+    now = clamp(now);
     auto* job = find(id);
     if (job == nullptr) {
         return false;
@@ -772,6 +826,7 @@ bool engine<Triggers, Queue>::resume(job_id id, instant now) {
 template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
 bool engine<Triggers, Queue>::run_now(job_id id, instant now) {
+    now = clamp(now);
     auto* job = find(id);
     if (job == nullptr) {
         return false;
@@ -828,6 +883,7 @@ void engine<Triggers, Queue>::rebuild_queue(instant now) {
 template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
 void engine<Triggers, Queue>::due(instant now, std::vector<decision>& out) {
+    now = clamp(now);
     if (last_due_ && now < *last_due_) {
         ++backward_steps_;
     }
@@ -877,9 +933,13 @@ void engine<Triggers, Queue>::due(instant now, std::vector<decision>& out) {
         auto& job = jobs_[payload >> 1];
         if ((payload & retry_flag) != 0) {
             process_retry(job, now, out);
-        } else {
-            job.fire_timer = no_timer;
+            continue;
+        }
+        job.fire_timer = no_timer;
+        try {
             process_fires(job, now, out);
+        } catch (const std::exception& e) {
+            disable_after_trigger_error(job, now, e.what(), out);
         }
     }
 }
@@ -909,32 +969,43 @@ void engine<Triggers, Queue>::walk_fires(const job_state& job, instant& f, insta
 }
 
 // The latest fire time in (floor, through], given that there is one. It looks
-// back from `through` over windows of 1, 2, 4, ... seconds, so the cost grows
-// with the logarithm of the gap between fire times, and then walks forward
-// through the one window that holds fire times.
+// back from `through` over windows of 1, 2, 4, ... seconds until a window
+// holds a fire time, then narrows that window by bisection. The cost is about
+// twice the logarithm of the gap between fire times, in trigger calls, however
+// dense the fire times inside the window are.
 template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
 instant engine<Triggers, Queue>::latest_fire_through(const job_state& job, instant through,
                                                      instant floor) const {
+    auto fires_in = [&](instant after) {
+        auto found = trigger_next(job, after);
+        return found && *found <= through;
+    };
+    // Invariant: a fire time lies in (low, through], none in (high, through].
+    instant high = through;
+    instant low = floor;
     for (int k = 0; k < 62; ++k) {
         auto window = std::chrono::seconds{std::int64_t{1} << k};
         instant from = through - floor > window ? through - window : floor;
-        auto found = trigger_next(job, from);
-        if (found && *found <= through) {
-            instant latest = *found;
-            while (auto next = trigger_next(job, latest)) {
-                if (*next > through) {
-                    break;
-                }
-                latest = *next;
-            }
-            return latest;
-        }
-        if (from == floor) {
+        if (fires_in(from)) {
+            low = from;
             break;
         }
+        high = from;
+        if (from == floor) {
+            return floor;
+        }
     }
-    return floor;
+    while (high - low > std::chrono::seconds{1}) {
+        instant middle = low + (high - low) / 2;
+        if (fires_in(middle)) {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    // The only fire time in (low, through] is the latest one.
+    return trigger_next(job, low).value_or(floor);
 }
 
 template <trigger_variant_registry Triggers, timer_queue Queue>
@@ -1068,6 +1139,59 @@ void engine<Triggers, Queue>::process_fires(job_state& job, instant now, std::ve
                     " runs of one job at once"));
         }
         break;
+    }
+}
+
+// A trigger whose next_after threw: the job gets no further fire time until
+// update() gives it a trigger again, and one skipped decision says why. The
+// other jobs of the same due() go on.
+template <trigger_variant_registry Triggers, timer_queue Queue>
+    requires std::constructible_from<Queue, timer_tick>
+void engine<Triggers, Queue>::disable_after_trigger_error(job_state& job, instant now,
+                                                          const char* what,
+                                                          std::vector<decision>& out) {
+    cancel_fire_timer(job);
+    auto at = job.next_fire == instant::max() ? now : job.next_fire;
+    job.next_fire = instant::max();
+    job.handled_through = std::max(job.handled_through, now);
+    out.push_back(range_decision(decision_kind::skipped, job, at, now, 1, true,
+                                 run_cause::schedule,
+                                 std::string("the trigger failed: ") + what +
+                                     "; the job has no further fire time until it is updated"));
+}
+
+// Decides the fire times of a job that are already due, before update() or
+// pause() changes what comes next, so none of them is dropped without a
+// decision. update() lets them run with the old trigger; pause() records
+// them skipped.
+template <trigger_variant_registry Triggers, timer_queue Queue>
+    requires std::constructible_from<Queue, timer_tick>
+void engine<Triggers, Queue>::settle_due_fires(job_state& job, instant now, const char* why) {
+    if (job.paused || job.next_fire > now) {
+        return;
+    }
+    if (why == nullptr) {
+        try {
+            process_fires(job, now, outbox_);
+        } catch (const std::exception& e) {
+            disable_after_trigger_error(job, now, e.what(), outbox_);
+        }
+        return;
+    }
+    fire_range range;
+    instant f = job.next_fire;
+    try {
+        walk_fires(job, f, now, range);
+    } catch (const std::exception& e) {
+        disable_after_trigger_error(job, now, e.what(), outbox_);
+        return;
+    }
+    job.handled_through = std::max(job.handled_through, now);
+    if (range.count > 0) {
+        outbox_.push_back(range_decision(
+            decision_kind::skipped, job, range.first, range.last, range.count, range.more,
+            run_cause::schedule,
+            detail::describe_fires(range.first, range.last, range.count, range.more) + " " + why));
     }
 }
 
@@ -1215,6 +1339,7 @@ void engine<Triggers, Queue>::start(job_state& job, instant scheduled, run_cause
 template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
 bool engine<Triggers, Queue>::finished(run_id run, run_status status, instant now) {
+    now = clamp(now);
     auto it = running_.find(run);
     if (it == running_.end()) {
         return false;
@@ -1275,8 +1400,8 @@ bool engine<Triggers, Queue>::finished(run_id run, run_status status, instant no
 template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
 std::optional<instant> engine<Triggers, Queue>::next_wakeup() const {
-    if ((!ready_.empty() || !outbox_.empty()) && last_now_) {
-        return *last_now_;
+    if ((!ready_.empty() || !outbox_.empty()) && current_now_) {
+        return *current_now_;
     }
     auto deadline = queue_.next_deadline();
     if (!deadline) {

@@ -384,7 +384,13 @@ inline std::string format_duration(const iso_duration& d) {
 
 inline std::string format_duration(std::chrono::seconds d) {
     if (d < std::chrono::seconds{0}) {
-        return "-" + format_duration(-d); // the sign prefix of ISO 8601-2
+        // The sign prefix of ISO 8601-2. The magnitude is computed unsigned,
+        // because negating the smallest value would overflow.
+        auto magnitude = std::uint64_t{0} - static_cast<std::uint64_t>(d.count());
+        iso_duration parts;
+        parts.days = static_cast<std::int64_t>(magnitude / 86400);
+        parts.clock = std::chrono::seconds{static_cast<std::int64_t>(magnitude % 86400)};
+        return "-" + format_duration(parts);
     }
     iso_duration parts;
     parts.days = d.count() / 86400;
