@@ -25,7 +25,8 @@ inline std::string describe_json(const nlohmann::json& j) {
     if (j.is_object()) {
         return "an object with " + count + (j.size() == 1 ? " key" : " keys");
     }
-    auto text = j.dump();
+    // Invalid UTF-8 in a string becomes U+FFFD instead of a type_error.
+    auto text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     if (text.size() > 40) {
         text = text.substr(0, 37) + "...";
     }
