@@ -104,8 +104,9 @@ struct engine_limits {
     // Runs started for one job by one due() call under coalesce_mode::all or
     // catch_up_mode::all; later fire times are recorded missed with the reason.
     static constexpr std::uint64_t max_runs_per_due = 1000;
-    // Fire times counted one by one in a missed or skipped range; beyond it
-    // the engine jumps to the end of the range and sets count_is_lower_bound.
+    // Fire times counted one by one in a missed or skipped range. Beyond this
+    // count the engine jumps to the end of the range and sets
+    // count_is_lower_bound.
     static constexpr std::uint64_t counted_fires = 10000;
 };
 
@@ -422,7 +423,7 @@ private:
     void process_fires(job_state& job, instant now, std::vector<decision>& out);
     void disable_after_trigger_error(job_state& job, instant now, const char* what,
                                      std::vector<decision>& out);
-    void settle_due_fires(job_state& job, instant now, const char* why);
+    void settle_due_fires(job_state& job, instant now, const char* skip_reason);
     void process_retry(job_state& job, instant now, std::vector<decision>& out);
     void process_ready(job_state& job, instant now, std::vector<decision>& out);
     void walk_fires(const job_state& job, instant& f, instant through, fire_range& range);
@@ -855,8 +856,8 @@ std::vector<decision> engine<Triggers, Queue>::due(instant now) {
 
 // Rebuilds the timer queue from the jobs' own state. Timer queues never move
 // backward in time, so after the wall clock steps back the queue starts anew
-// at `now`; each job keeps its next fire time and its handled_through mark,
-// which is what keeps runs that already ran from running again.
+// at `now`. Each job keeps its next fire time and its handled_through mark,
+// and that mark keeps runs that already ran from running again.
 template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
 void engine<Triggers, Queue>::rebuild_queue(instant now) {
@@ -915,7 +916,7 @@ void engine<Triggers, Queue>::due(instant now, std::vector<decision>& out) {
         popped_.push_back(payload);
     });
     // The timers fire in no useful memory order, so each job's state is a
-    // cache miss; asking for it a few jobs ahead overlaps those misses.
+    // cache miss. Prefetching it a few jobs ahead overlaps those misses.
     constexpr std::size_t prefetch_distance = 8;
     for (std::size_t i = 0; i < popped_.size(); ++i) {
         if (i + prefetch_distance < popped_.size()) {
@@ -970,7 +971,7 @@ void engine<Triggers, Queue>::walk_fires(const job_state& job, instant& f, insta
 
 // The latest fire time in (floor, through], given that there is one. It looks
 // back from `through` over windows of 1, 2, 4, ... seconds until a window
-// holds a fire time, then narrows that window by bisection. The cost is about
+// contains a fire time, then narrows that window by bisection. The cost is about
 // twice the logarithm of the gap between fire times, in trigger calls, however
 // dense the fire times inside the window are.
 template <trigger_variant_registry Triggers, timer_queue Queue>
@@ -1142,9 +1143,9 @@ void engine<Triggers, Queue>::process_fires(job_state& job, instant now, std::ve
     }
 }
 
-// A trigger whose next_after threw: the job gets no further fire time until
-// update() gives it a trigger again, and one skipped decision says why. The
-// other jobs of the same due() go on.
+// Disables a job whose trigger threw in next_after. The job gets no further
+// fire time until update() gives it a trigger again, and one skipped decision
+// records the error. The other jobs of the same due() go on.
 template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
 void engine<Triggers, Queue>::disable_after_trigger_error(job_state& job, instant now,
@@ -1162,15 +1163,16 @@ void engine<Triggers, Queue>::disable_after_trigger_error(job_state& job, instan
 
 // Decides the fire times of a job that are already due, before update() or
 // pause() changes what comes next, so none of them is dropped without a
-// decision. update() lets them run with the old trigger; pause() records
-// them skipped.
+// decision. update() passes no skip_reason, so they run with the old trigger.
+// pause() passes one, and they are recorded skipped with it.
 template <trigger_variant_registry Triggers, timer_queue Queue>
     requires std::constructible_from<Queue, timer_tick>
-void engine<Triggers, Queue>::settle_due_fires(job_state& job, instant now, const char* why) {
+void engine<Triggers, Queue>::settle_due_fires(job_state& job, instant now,
+                                               const char* skip_reason) {
     if (job.paused || job.next_fire > now) {
         return;
     }
-    if (why == nullptr) {
+    if (skip_reason == nullptr) {
         try {
             process_fires(job, now, outbox_);
         } catch (const std::exception& e) {
@@ -1191,7 +1193,7 @@ void engine<Triggers, Queue>::settle_due_fires(job_state& job, instant now, cons
         outbox_.push_back(range_decision(
             decision_kind::skipped, job, range.first, range.last, range.count, range.more,
             run_cause::schedule,
-            detail::describe_fires(range.first, range.last, range.count, range.more) + " " + why));
+            detail::describe_fires(range.first, range.last, range.count, range.more) + " " + skip_reason));
     }
 }
 
@@ -1301,14 +1303,14 @@ void engine<Triggers, Queue>::try_start(job_state& job, instant scheduled, run_c
                                          std::to_string(job.active_run) + " (overlap queue_one)"));
         return;
     }
-    std::string why;
+    std::string skip_reason;
     if (p.overlap == overlap_mode::skip) {
-        why = "run " + std::to_string(job.active_run) + " is still running (overlap skip)";
+        skip_reason = "run " + std::to_string(job.active_run) + " is still running (overlap skip)";
     } else {
-        why = std::to_string(job.running) + " runs are running, the limit of overlap allow";
+        skip_reason = std::to_string(job.running) + " runs are running, the limit of overlap allow";
     }
     out.push_back(range_decision(decision_kind::skipped, job, scheduled, scheduled, 1, false, cause,
-                                 std::move(why)));
+                                 std::move(skip_reason)));
 }
 
 template <trigger_variant_registry Triggers, timer_queue Queue>

@@ -311,8 +311,8 @@ template <class Trigger>
 constexpr bool check_trigger() {
     if constexpr (std::is_same_v<Trigger, any_trigger>) {
         static_assert(dependent_false<Trigger>,
-                      "chime::registry: chime::any_trigger holds a trigger of any type and is "
-                      "not a trigger type itself; list the trigger types it would hold instead");
+                      "chime::registry: chime::any_trigger wraps a trigger of any type and is "
+                      "not a trigger type itself; list the trigger types it would wrap instead");
         return false;
     } else if constexpr (!check_kind<Trigger>()) {
         return false;

@@ -15,9 +15,9 @@
 
 namespace chime {
 
-// How a run ended. missed and skipped runs never started: the engine decided
-// against them (too late, or an overlap rule). interrupted runs were still
-// running when the worker stopped or crashed.
+// The outcome of a run. missed and skipped runs never started, because the
+// engine decided against them (too late, or an overlap rule). interrupted
+// runs were still running when the worker stopped or crashed.
 enum class run_status : std::uint8_t {
     succeeded,
     failed,

@@ -26,15 +26,15 @@
 
 namespace chime {
 
-// Which of several runnable fire times of one job start, when the engine finds
-// more than one due at once (the worker was busy, or the clock jumped).
+// The choice among several runnable fire times of one job that are due at
+// once (the worker was busy, or the clock jumped).
 enum class coalesce_mode : std::uint8_t {
     earliest, // start the earliest; the others are recorded skipped
     latest,   // start the latest; the others are recorded skipped
     all,      // start each of them, subject to the overlap rule
 };
 
-// What happens to fire times that passed while the worker was not running,
+// The treatment of fire times that passed while the worker was not running,
 // beyond the misfire grace time, when a job is loaded with its last run time.
 enum class catch_up_mode : std::uint8_t {
     none, // record them missed, as cron does
@@ -42,7 +42,8 @@ enum class catch_up_mode : std::uint8_t {
     all,  // one run for each, up to max_runs_per_decision
 };
 
-// What a fire time does while runs of the same job are still running.
+// The rule for a fire time that comes due while runs of the same job are
+// still running.
 enum class overlap_mode : std::uint8_t {
     skip,      // record it skipped
     queue_one, // start it when the running one finishes; a second one is skipped
@@ -79,16 +80,17 @@ struct run_policy {
     // The executor stops a run this long after it started; none means no limit.
     std::optional<std::chrono::seconds> timeout;
 
-    // The longest duration a policy accepts, 2^31 - 1 seconds (about 68
+    // The maximum duration a policy accepts, 2^31 - 1 seconds (about 68
     // years), so the engine can keep each duration in 32 bits.
     static constexpr std::chrono::seconds max_duration{0x7fff'ffff};
 
     // Throws invalid_input naming the field and its value when a setting is
-    // out of range: durations from 0 to max_duration (timeout at least one
-    // second), retry.count up to 1000, retry.factor from 1 to 100,
-    // retry.max_delay not shorter than retry.initial_delay, max_instances
-    // from 1 to 1000 under overlap_mode::allow and 1 otherwise. from_json
-    // and the engine both apply it, so every stored policy reads back.
+    // out of range. Durations run from 0 to max_duration, and a timeout is
+    // at least one second. retry.count is at most 1000, retry.factor from 1
+    // to 100, and retry.max_delay not shorter than retry.initial_delay.
+    // max_instances is from 1 to 1000 under overlap_mode::allow and 1
+    // otherwise. from_json and the engine both apply it, so every stored
+    // policy reads back.
     void validate() const;
 
     // The runs that overlap_mode allows to run at once.

@@ -1,5 +1,5 @@
 // chime::any_trigger listed as if it were a trigger type.
-// expected: static assertion failed: chime::registry: chime::any_trigger holds a trigger of any type and is not a trigger type itself; list the trigger types it would hold instead
+// expected: static assertion failed: chime::registry: chime::any_trigger wraps a trigger of any type and is not a trigger type itself; list the trigger types it would wrap instead
 // expected: In instantiation of '[^']*\[with Trigger = chime::any_trigger\]'
 #include <chime/interval.hpp>
 #include <chime/registry.hpp>
