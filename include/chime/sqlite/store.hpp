@@ -142,8 +142,8 @@ struct job_record {
     std::optional<instant> last_fire;
 };
 
-// A stored run. status is empty while the run is going ("running" in the
-// file).
+// A stored run. status is empty while the run is going (the run is then a
+// row of running_runs, not of runs).
 struct run_record {
     store_run_id id = 0;
     store_job_id job = 0;
@@ -269,6 +269,8 @@ private:
     job_record read_job(SQLite::Statement& q);
     run_record read_run(SQLite::Statement& q);
     void prune_count(store_job_id job, std::uint32_t keep_last);
+    void insert_run(store_run_id id, store_job_id job, const report& r, instant last_scheduled,
+                    std::uint64_t count);
     [[noreturn]] void fail(const std::string& what, const std::exception& e) const;
 
     std::filesystem::path path_;
@@ -276,12 +278,15 @@ private:
     std::unique_ptr<SQLite::Database> db_;
     std::vector<interrupted_run> recovered_;
     bool in_transaction_ = false;
+    // The id of the next run, one sequence for running and finished runs.
+    store_run_id next_run_id_ = 1;
 
     // Prepared once: the statements on the worker's hot path.
     std::unique_ptr<SQLite::Statement> begin_run_;
     std::unique_ptr<SQLite::Statement> finish_run_;
     std::unique_ptr<SQLite::Statement> record_run_;
     std::unique_ptr<SQLite::Statement> count_runs_;
+    std::unique_ptr<SQLite::Statement> first_kept_;
     std::unique_ptr<SQLite::Statement> prune_oldest_;
     std::unique_ptr<SQLite::Statement> set_last_fire_;
     std::unique_ptr<SQLite::Statement> job_of_run_;
@@ -528,6 +533,7 @@ inline store::~store() {
     finish_run_.reset();
     record_run_.reset();
     count_runs_.reset();
+    first_kept_.reset();
     prune_oldest_.reset();
     set_last_fire_.reset();
     job_of_run_.reset();
@@ -548,6 +554,9 @@ inline void store::apply_pragmas(std::chrono::milliseconds busy_timeout) {
         }
         db_->exec("PRAGMA synchronous = NORMAL");
         db_->exec("PRAGMA foreign_keys = ON");
+        // 64 MiB of page cache (the default is 2 MiB): with 10,000 jobs the
+        // runs index is touched all over, and a small cache made writes 4x slower.
+        db_->exec("PRAGMA cache_size = -65536");
     } catch (const SQLite::Exception& e) {
         fail("cannot set up the connection", e);
     }
@@ -593,8 +602,8 @@ CREATE TABLE jobs (
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
     job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'timed_out',
-                                           'missed', 'skipped', 'interrupted')),
+    status TEXT NOT NULL CHECK (status IN ('succeeded', 'failed', 'timed_out', 'missed',
+                                           'skipped', 'interrupted')),
     scheduled INTEGER NOT NULL,
     last_scheduled INTEGER NOT NULL,
     fire_count INTEGER NOT NULL DEFAULT 1,
@@ -608,7 +617,15 @@ CREATE TABLE runs (
     attempt INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX runs_by_job ON runs (job_id, id);
-CREATE INDEX runs_running ON runs (status) WHERE status = 'running';
+CREATE TABLE running_runs (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    scheduled INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    attempt INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX running_runs_by_job ON running_runs (job_id);
 )sql");
             SQLite::Statement v(*db_, "INSERT INTO chime_schema (version, applied_at) VALUES (1, ?)");
             v.bind(1, detail::to_millis(detail::store_now()));
@@ -626,24 +643,23 @@ CREATE INDEX runs_running ON runs (status) WHERE status = 'running';
 inline void store::prepare() {
     try {
         begin_run_ = std::make_unique<SQLite::Statement>(
-            *db_, "INSERT INTO runs (job_id, status, scheduled, last_scheduled, started_at, reason, "
-                  "attempt) VALUES (?, 'running', ?, ?, ?, ?, ?)");
+            *db_, "INSERT INTO running_runs (id, job_id, scheduled, started_at, reason, attempt) "
+                  "VALUES (?, ?, ?, ?, ?, ?)");
         finish_run_ = std::make_unique<SQLite::Statement>(
-            *db_, "UPDATE runs SET status = ?, started_at = coalesce(?, started_at), "
-                  "finished_at = ?, exit_code = ?, output = ?, output_truncated = ?, error = ?, "
-                  "reason = CASE WHEN ? = '' THEN reason ELSE ? END WHERE id = ? "
-                  "RETURNING job_id");
+            *db_, "DELETE FROM running_runs WHERE id = ? "
+                  "RETURNING job_id, scheduled, started_at, reason, attempt");
         record_run_ = std::make_unique<SQLite::Statement>(
-            *db_, "INSERT INTO runs (job_id, status, scheduled, last_scheduled, fire_count, "
+            *db_, "INSERT INTO runs (id, job_id, status, scheduled, last_scheduled, fire_count, "
                   "started_at, finished_at, exit_code, output, output_truncated, error, reason, "
-                  "attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                  "attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         count_runs_ = std::make_unique<SQLite::Statement>(
-            *db_, "SELECT count(*) FROM runs WHERE job_id = ? AND status != 'running'");
-        // The oldest finished runs beyond the limit, never the newest run.
+            *db_, "SELECT count(*) FROM runs WHERE job_id = ?");
+        // Count-only pruning in two steps, both walks of runs_by_job: the id
+        // of the oldest run to keep, then a range delete below it.
+        first_kept_ = std::make_unique<SQLite::Statement>(
+            *db_, "SELECT id FROM runs WHERE job_id = ? ORDER BY id LIMIT 1 OFFSET ?");
         prune_oldest_ = std::make_unique<SQLite::Statement>(
-            *db_, "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE job_id = ?1 AND "
-                  "status != 'running' AND id < (SELECT max(id) FROM runs WHERE job_id = ?1) "
-                  "ORDER BY id LIMIT ?2)");
+            *db_, "DELETE FROM runs WHERE job_id = ? AND id < ?");
         set_last_fire_ = std::make_unique<SQLite::Statement>(
             *db_, "UPDATE jobs SET last_fire = ? WHERE id = ? AND (last_fire IS NULL OR last_fire < ?)");
         job_of_run_ = std::make_unique<SQLite::Statement>(*db_, "SELECT job_id FROM runs WHERE id = ?");
@@ -652,19 +668,27 @@ inline void store::prepare() {
     }
 }
 
+// Moves every run left in running_runs into the history as interrupted.
 inline void store::recover() {
     try {
+        next_run_id_ = 1 + db_->execAndGet("SELECT max(coalesce((SELECT max(id) FROM runs), 0), "
+                                           "coalesce((SELECT max(id) FROM running_runs), 0))")
+                               .getInt64();
         auto now = detail::store_now();
         SQLite::Transaction tx(*db_);
-        SQLite::Statement q(*db_,
-                            "UPDATE runs SET status = 'interrupted', finished_at = ?, error = "
-                            "'the worker stopped while the run was going; found when the store "
-                            "opened' WHERE status = 'running' RETURNING id");
-        q.bind(1, detail::to_millis(now));
+        SQLite::Statement move(
+            *db_,
+            "INSERT INTO runs (id, job_id, status, scheduled, last_scheduled, started_at, "
+            "finished_at, error, reason, attempt) SELECT id, job_id, 'interrupted', scheduled, "
+            "scheduled, started_at, ?, 'the worker stopped while the run was going; found when "
+            "the store opened', reason, attempt FROM running_runs ORDER BY id RETURNING id");
+        move.bind(1, detail::to_millis(now));
         std::vector<store_run_id> ids;
-        while (q.executeStep()) {
-            ids.push_back(q.getColumn(0).getInt64());
+        while (move.executeStep()) {
+            ids.push_back(move.getColumn(0).getInt64());
         }
+        db_->exec("DELETE FROM running_runs");
+        std::sort(ids.begin(), ids.end());
         SQLite::Statement read(*db_,
                                "SELECT r.id, r.job_id, r.status, r.scheduled, r.last_scheduled, "
                                "r.fire_count, r.started_at, r.finished_at, r.exit_code, r.output, "
@@ -938,21 +962,22 @@ inline store_run_id store::begin_run(store_job_id job, instant scheduled,
                                      millisecond_instant started, std::string_view reason,
                                      unsigned attempt) {
     auto& q = *begin_run_;
+    auto id = next_run_id_;
     try {
-        auto s = static_cast<std::int64_t>(scheduled.time_since_epoch().count());
-        q.bind(1, job);
-        q.bind(2, s);
-        q.bind(3, s);
+        q.bind(1, id);
+        q.bind(2, job);
+        q.bind(3, static_cast<std::int64_t>(scheduled.time_since_epoch().count()));
         q.bind(4, detail::to_millis(started));
         q.bind(5, std::string(reason));
         q.bind(6, static_cast<std::int64_t>(attempt));
         q.exec();
         q.reset();
-        return db_->getLastInsertRowid();
     } catch (const SQLite::Exception& e) {
         q.reset();
         fail("cannot record the start of a run of job " + std::to_string(job), e);
     }
+    ++next_run_id_;
+    return id;
 }
 
 namespace detail {
@@ -968,72 +993,37 @@ inline void bind_optional_millis(SQLite::Statement& q, int index,
 
 } // namespace detail
 
-inline void store::finish_run(store_run_id run, const report& r, const retention& keep) {
-    auto& q = *finish_run_;
-    store_job_id job = 0;
-    try {
-        auto status = to_string(r.status);
-        q.bindNoCopy(1, status.data()); // a string literal
-        detail::bind_optional_millis(q, 2, r.started);
-        detail::bind_optional_millis(q, 3, r.finished ? r.finished : detail::store_now());
-        if (r.exit_code) {
-            q.bind(4, *r.exit_code);
-        } else {
-            q.bind(4);
-        }
-        q.bindNoCopy(5, r.output);
-        q.bind(6, r.output_truncated ? 1 : 0);
-        q.bindNoCopy(7, r.error);
-        q.bindNoCopy(8, r.reason);
-        q.bindNoCopy(9, r.reason);
-        q.bind(10, run);
-        if (!q.executeStep()) {
-            q.reset();
-            throw store_error("store " + path_.string() + ": run " + std::to_string(run) +
-                              " does not exist");
-        }
-        job = q.getColumn(0).getInt64();
-        q.reset();
-    } catch (const SQLite::Exception& e) {
-        q.reset();
-        fail("cannot record the end of run " + std::to_string(run), e);
-    }
-    if (auto it = finished_runs_.find(job); it != finished_runs_.end()) {
-        ++it->second;
-    }
-    prune(job, keep, detail::store_now());
-}
-
-inline store_run_id store::record_run(store_job_id job, const report& r, const retention& keep,
-                                      instant last_scheduled, std::uint64_t count) {
+// Writes one finished row. Run ids come from next_run_id_, shared by both
+// tables, so a run keeps its id from start to history.
+inline void store::insert_run(store_run_id id, store_job_id job, const report& r,
+                              instant last_scheduled, std::uint64_t count) {
     auto& q = *record_run_;
-    store_run_id id = 0;
     try {
         auto status = to_string(r.status);
         auto s = static_cast<std::int64_t>(r.scheduled.time_since_epoch().count());
         auto last = last_scheduled < r.scheduled
                         ? s
                         : static_cast<std::int64_t>(last_scheduled.time_since_epoch().count());
-        q.bind(1, job);
-        q.bindNoCopy(2, status.data()); // a string literal
-        q.bind(3, s);
-        q.bind(4, last);
-        q.bind(5, static_cast<std::int64_t>(count));
-        detail::bind_optional_millis(q, 6, r.started);
-        detail::bind_optional_millis(q, 7, r.finished ? r.finished : detail::store_now());
+        q.bind(1, id);
+        q.bind(2, job);
+        q.bindNoCopy(3, status.data()); // a string literal
+        q.bind(4, s);
+        q.bind(5, last);
+        q.bind(6, static_cast<std::int64_t>(count));
+        detail::bind_optional_millis(q, 7, r.started);
+        detail::bind_optional_millis(q, 8, r.finished ? r.finished : detail::store_now());
         if (r.exit_code) {
-            q.bind(8, *r.exit_code);
+            q.bind(9, *r.exit_code);
         } else {
-            q.bind(8);
+            q.bind(9);
         }
-        q.bindNoCopy(9, r.output);
-        q.bind(10, r.output_truncated ? 1 : 0);
-        q.bindNoCopy(11, r.error);
-        q.bindNoCopy(12, r.reason);
-        q.bind(13, static_cast<std::int64_t>(r.attempt));
+        q.bindNoCopy(10, r.output);
+        q.bind(11, r.output_truncated ? 1 : 0);
+        q.bindNoCopy(12, r.error);
+        q.bindNoCopy(13, r.reason);
+        q.bind(14, static_cast<std::int64_t>(r.attempt));
         q.exec();
         q.reset();
-        id = db_->getLastInsertRowid();
     } catch (const SQLite::Exception& e) {
         q.reset();
         fail("cannot record a run of job " + std::to_string(job), e);
@@ -1041,15 +1031,54 @@ inline store_run_id store::record_run(store_job_id job, const report& r, const r
     if (auto it = finished_runs_.find(job); it != finished_runs_.end()) {
         ++it->second;
     }
+}
+
+inline void store::finish_run(store_run_id run, const report& r, const retention& keep) {
+    auto& q = *finish_run_;
+    report full = r;
+    store_job_id job = 0;
+    try {
+        q.bind(1, run);
+        if (!q.executeStep()) {
+            q.reset();
+            throw store_error("store " + path_.string() + ": run " + std::to_string(run) +
+                              " is not running");
+        }
+        // What begin_run() recorded fills what the report leaves out.
+        job = q.getColumn(0).getInt64();
+        full.scheduled = instant{std::chrono::seconds{q.getColumn(1).getInt64()}};
+        if (!full.started) {
+            full.started = detail::from_millis(q.getColumn(2).getInt64());
+        }
+        if (full.reason.empty()) {
+            full.reason = q.getColumn(3).getString();
+        }
+        full.attempt = static_cast<unsigned>(q.getColumn(4).getInt64());
+        q.reset();
+    } catch (const SQLite::Exception& e) {
+        q.reset();
+        fail("cannot record the end of run " + std::to_string(run), e);
+    }
+    insert_run(run, job, full, full.scheduled, 1);
+    prune(job, keep, detail::store_now());
+}
+
+inline store_run_id store::record_run(store_job_id job, const report& r, const retention& keep,
+                                      instant last_scheduled, std::uint64_t count) {
+    auto id = next_run_id_++;
+    insert_run(id, job, r, last_scheduled, count);
     prune(job, keep, detail::store_now());
     return id;
 }
 
 inline void store::discard_run(store_run_id run) {
     try {
-        SQLite::Statement q(*db_, "DELETE FROM runs WHERE id = ?");
+        SQLite::Statement q(*db_, "DELETE FROM running_runs WHERE id = ?");
         q.bind(1, run);
         q.exec();
+        SQLite::Statement r(*db_, "DELETE FROM runs WHERE id = ?");
+        r.bind(1, run);
+        r.exec();
         finished_runs_.clear();
     } catch (const SQLite::Exception& e) {
         fail("cannot remove run " + std::to_string(run), e);
@@ -1070,10 +1099,20 @@ inline void store::prune_count(store_job_id job, std::uint32_t keep_last) {
     if (it->second <= limit) {
         return;
     }
-    prune_oldest_->bind(1, job);
-    prune_oldest_->bind(2, static_cast<std::int64_t>(it->second - limit));
-    prune_oldest_->exec();
-    prune_oldest_->reset();
+    // Skipping `excess` runs from the oldest lands on the oldest one kept;
+    // since limit >= 1 it exists and the newest run is never below it.
+    const auto excess = it->second - limit;
+    first_kept_->bind(1, job);
+    first_kept_->bind(2, static_cast<std::int64_t>(excess));
+    bool found = first_kept_->executeStep();
+    auto kept = found ? first_kept_->getColumn(0).getInt64() : 0;
+    first_kept_->reset();
+    if (found) {
+        prune_oldest_->bind(1, job);
+        prune_oldest_->bind(2, kept);
+        prune_oldest_->exec();
+        prune_oldest_->reset();
+    }
     it->second = limit;
 }
 
@@ -1094,9 +1133,9 @@ inline void store::prune(store_job_id job, const retention& keep, millisecond_in
         };
         SQLite::Statement q(
             *db_,
-            "DELETE FROM runs WHERE job_id = ?1 AND status != 'running' "
+            "DELETE FROM runs WHERE job_id = ?1 "
             "AND id < (SELECT max(id) FROM runs WHERE job_id = ?1) "
-            "AND id NOT IN (SELECT id FROM runs WHERE job_id = ?1 AND status != 'running' "
+            "AND id NOT IN (SELECT id FROM runs WHERE job_id = ?1 "
             "  AND coalesce(finished_at, started_at, scheduled * 1000) >= ?3 "
             "  ORDER BY id DESC LIMIT ?2) "
             "AND id NOT IN (SELECT id FROM runs WHERE job_id = ?1 "
@@ -1124,9 +1163,8 @@ inline run_record store::read_run(SQLite::Statement& q) {
     run_record r;
     r.id = q.getColumn(0).getInt64();
     r.job = q.getColumn(1).getInt64();
-    auto status = q.getColumn(2).getString();
-    if (status != "running") {
-        r.status = run_status_from_string(status);
+    if (!q.getColumn(2).isNull()) {
+        r.status = run_status_from_string(q.getColumn(2).getString());
     }
     r.scheduled = instant{std::chrono::seconds{q.getColumn(3).getInt64()}};
     r.last_scheduled = instant{std::chrono::seconds{q.getColumn(4).getInt64()}};
@@ -1155,8 +1193,12 @@ inline run_record store::read_run(SQLite::Statement& q) {
 inline std::vector<run_record> store::history(store_job_id job, std::size_t limit,
                                               std::optional<store_run_id> before) {
     try {
-        SQLite::Statement q(*db_, "SELECT " CHIME_STORE_RUN_COLUMNS
-                                  " FROM runs WHERE job_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
+        // Running runs come from their own table, with no status yet.
+        SQLite::Statement q(
+            *db_, "SELECT * FROM (SELECT " CHIME_STORE_RUN_COLUMNS " FROM runs WHERE job_id = ?1 "
+                  "AND id < ?2 UNION ALL SELECT id, job_id, NULL, scheduled, scheduled, 1, "
+                  "started_at, NULL, NULL, '', 0, '', reason, attempt FROM running_runs "
+                  "WHERE job_id = ?1 AND id < ?2) ORDER BY id DESC LIMIT ?3");
         q.bind(1, job);
         q.bind(2, before.value_or(std::numeric_limits<store_run_id>::max()));
         q.bind(3, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
@@ -1181,7 +1223,7 @@ inline std::optional<run_record> store::last_run(store_job_id job) {
 inline std::optional<run_status> store::last_status(store_job_id job) {
     try {
         SQLite::Statement q(*db_, "SELECT status FROM runs WHERE job_id = ? AND status NOT IN "
-                                  "('running', 'missed', 'skipped') ORDER BY id DESC LIMIT 1");
+                                  "('missed', 'skipped') ORDER BY id DESC LIMIT 1");
         q.bind(1, job);
         if (q.executeStep()) {
             return run_status_from_string(q.getColumn(0).getString());
@@ -1196,7 +1238,8 @@ inline std::optional<run_status> store::last_status(store_job_id job) {
 
 inline std::size_t store::run_count(store_job_id job) {
     try {
-        SQLite::Statement q(*db_, "SELECT count(*) FROM runs WHERE job_id = ?");
+        SQLite::Statement q(*db_, "SELECT (SELECT count(*) FROM runs WHERE job_id = ?1) + "
+                                  "(SELECT count(*) FROM running_runs WHERE job_id = ?1)");
         q.bind(1, job);
         q.executeStep();
         return static_cast<std::size_t>(q.getColumn(0).getInt64());
