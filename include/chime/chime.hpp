@@ -8,6 +8,8 @@
 #include <chime/combinators.hpp>
 #include <chime/cron.hpp>
 #include <chime/cron_expression.hpp>
+#include <chime/crontab.hpp>
+#include <chime/delivery.hpp>
 #include <chime/default_triggers.hpp>
 #include <chime/dst.hpp>
 #include <chime/engine.hpp>
@@ -20,6 +22,7 @@
 #include <chime/jitter.hpp>
 #include <chime/registry.hpp>
 #include <chime/report.hpp>
+#include <chime/report_json.hpp>
 #include <chime/report_sink.hpp>
 #include <chime/run_policy.hpp>
 #include <chime/task.hpp>
