@@ -1,10 +1,8 @@
-// chimectl, the command-line client of chime. This version has one command,
-// `next`, which works without a daemon. The commands that control a running
-// chimed are named in the help so that a user who tries one learns that it is
-// not there yet, instead of reading "unknown command".
+// chimectl, the command-line client of chime: `next` works without a daemon;
+// the other commands control a running chimed over its control socket.
+#include "daemon_commands.hpp"
 #include "next_command.hpp"
 
-#include <array>
 #include <exception>
 #include <iostream>
 #include <new>
@@ -14,33 +12,19 @@
 
 namespace {
 
-// Commands that need the chimed daemon, which does not exist yet.
-constexpr std::array<std::string_view, 10> daemon_commands = {
-    "add", "edit", "list", "show", "history", "run-now", "pause", "resume", "remove", "import"};
-
 void print_usage(std::ostream& out) {
     out << R"(Usage: chimectl COMMAND [ARGS]
 
-Commands:
   next    print the next fire times of a cron expression or JSON trigger;
           needs no daemon (see chimectl next --help)
 
-Not available yet, because they control the chimed daemon:
-  add, edit, list, show, history, run-now, pause, resume, remove, import
-
+)";
+    chimectl::print_daemon_usage(out);
+    out << R"(
 Options:
   -h, --help   print this help
   --version    print the chimectl version
 )";
-}
-
-bool is_daemon_command(std::string_view name) {
-    for (auto command : daemon_commands) {
-        if (command == name) {
-            return true;
-        }
-    }
-    return false;
 }
 
 int run(std::span<const std::string_view> args) {
@@ -64,11 +48,8 @@ int run(std::span<const std::string_view> args) {
     if (command == "next") {
         return chimectl::run_next(args.subspan(1), std::cout, std::cerr);
     }
-    if (is_daemon_command(command)) {
-        std::cerr << "chimectl: \"" << command
-                  << "\" is not available yet: it needs the chimed daemon, which this version "
-                     "does not include; only \"next\" works\n";
-        return chimectl::exit_usage;
+    if (chimectl::is_daemon_command(command)) {
+        return chimectl::run_daemon_command(command, args.subspan(1), std::cout, std::cerr);
     }
     std::cerr << "chimectl: unknown command \"" << command << "\"; see chimectl --help\n";
     return chimectl::exit_usage;

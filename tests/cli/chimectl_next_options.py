@@ -340,10 +340,15 @@ def check_help_and_commands(checker, chimectl):
     checker.check("no command: usage on stderr", "Usage: chimectl" in result.stderr, result,
                   "expected the usage text on stderr")
 
-    for command in ("list", "add", "run-now"):
-        result = cli_check.run([chimectl, command, "backup"])
-        checker.check_usage_error(f"{command} not available", result, f'"{command}"',
-                                  "not available yet")
+    # Run where no chimed is: a daemon command exits 1 and says how to start it.
+    for command in ("list", "run-now"):
+        args = [chimectl, command] + (["backup"] if command != "list" else [])
+        result = cli_check.run(args + ["--socket", "ipc:///nonexistent/chime.control"])
+        checker.check(f"{command} without chimed: exit status", result.returncode == 1, result,
+                      "expected exit status 1")
+        checker.check(f"{command} without chimed: message", "chimed is not running" in result.stderr
+                      and "start it with `chimed`" in result.stderr, result,
+                      "expected a message saying chimed is not running and how to start it")
     checker.check_usage_error("unknown command", cli_check.run([chimectl, "bogus"]), '"bogus"',
                               "unknown command")
 
