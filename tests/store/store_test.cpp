@@ -427,6 +427,39 @@ TEST_CASE("A second store on the same file fails and names the holder's pid", "[
                       Catch::Contains("in use by process " + std::to_string(::getpid())));
 }
 
+TEST_CASE("A link to a held database is the same database", "[store][lock]") {
+    temp_dir dir;
+    auto path = dir / "chime.db";
+    chime::store first(path);
+    fs::create_symlink(path, dir / "symbolic.db");
+    fs::create_hard_link(path, dir / "hard.db");
+    CHECK_THROWS_WITH(chime::store(dir / "symbolic.db"), Catch::Contains("in use by"));
+    // Under another name SQLite finds no WAL beside the file and refuses it
+    // before the lock is even tried; either way nothing is opened.
+    CHECK_THROWS_AS(chime::store(dir / "hard.db"), chime::store_error);
+    CHECK(first.job_count() == 0);
+}
+
+TEST_CASE("A symbolic link planted as the lock file is refused and its target untouched",
+          "[store][lock]") {
+    temp_dir dir;
+    auto victim = dir / "victim.txt";
+    std::ofstream(victim) << "important data\n";
+    fs::create_symlink(victim, dir / "chime.db.lock");
+    CHECK_THROWS_WITH(chime::store(dir / "chime.db"), Catch::Contains("symbolic link"));
+    CHECK(read_bytes(victim) == "important data\n");
+}
+
+TEST_CASE("Job ids are never reused after a removal", "[store]") {
+    temp_dir dir;
+    chime::store s(dir / "chime.db");
+    auto a = make_job("a");
+    auto first = s.add_job(a);
+    s.remove_job(first);
+    auto b = make_job("b");
+    CHECK(s.add_job(b) > first);
+}
+
 TEST_CASE("The lock names another live process and frees when it dies", "[store][lock]") {
     temp_dir dir;
     auto path = dir / "chime.db";

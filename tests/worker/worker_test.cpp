@@ -224,11 +224,29 @@ TEST_CASE("Bad requests get an error reply with a stable code and change nothing
     auto duplicate = call(client, {{"op", "add"}, {"job", noop_every("keep", "PT5M")}});
     CHECK(duplicate["error"]["code"] == "conflict");
 
-    auto too_large = client.request_raw(std::string(2 << 20, ' '), 5s);
-    // Over the socket's own limit the frame is dropped and the peer
-    // disconnected; under it, too_large comes back. Either way the worker lives.
-    if (too_large) {
-        CHECK((*too_large)["error"]["code"] == "too_large");
+    // Over the 16 MiB limit and under the socket's cap (four times it).
+    auto too_large = client.request_raw(std::string(17 << 20, ' '), 10s);
+    REQUIRE(too_large);
+    CHECK((*too_large)["error"]["code"] == "too_large");
+
+    std::string deep = "{\"op\":\"ping\",\"id\":" + std::string(100000, '[') +
+                       std::string(100000, ']') + "}";
+    auto nested = client.request_raw(deep, 5s);
+    REQUIRE(nested);
+    CHECK((*nested)["error"]["code"] == "bad_request");
+    CHECK((*nested)["error"]["message"].get<std::string>().find("deep") != std::string::npos);
+
+    auto task_kind_number = call(client, {{"op", "add"},
+                                          {"job", {{"name", "typed"},
+                                                   {"trigger", {{"kind", "interval"}, {"every", "PT1M"}}},
+                                                   {"task", {{"kind", 5}}}}}});
+    CHECK(task_kind_number["error"]["code"] == "invalid_job");
+    auto replace_text = call(client, {{"op", "import"}, {"jobs", json::array()}, {"replace", "yes"}});
+    CHECK(replace_text["error"]["code"] == "bad_request");
+    for (const char* bad_name : {"-h", "bell\a", " padded", ""}) {
+        auto named = noop_every("x", "PT1M");
+        named["name"] = bad_name;
+        CHECK(call(client, {{"op", "add"}, {"job", named}})["error"]["code"] == "invalid_job");
     }
 
     chime::control_client fresh(w.endpoint);
@@ -312,6 +330,31 @@ TEST_CASE("A shell job runs a real command and records its output and exit code"
     CHECK(runs[0]["status"] == "failed");
     CHECK(runs[0]["exit_code"] == 3);
     CHECK(runs[0]["output"] == "hello\n");
+}
+
+TEST_CASE("A replaced or removed job's running run never lands on another job",
+          "[worker][runs]") {
+    running_worker w;
+    chime::control_client client(w.endpoint);
+    json job = {{"name", "slow"},
+                {"trigger", {{"kind", "interval"}, {"every", "PT1H"}}},
+                {"task", {{"kind", "shell"}, {"command", "sleep 0.3"}}}};
+    ok(client, {{"op", "add"}, {"job", job}});
+    ok(client, {{"op", "run_now"}, {"name", "slow"}});
+    wait_for_history(client, "slow", [](const json& r) { return !r.empty(); });
+    auto old_id = ok(client, {{"op", "get"}, {"name", "slow"}})["id"];
+    ok(client, {{"op", "import"}, {"jobs", json::array({job})}, {"replace", true}});
+    ok(client, {{"op", "remove"}, {"name", "slow"}});
+    ok(client, {{"op", "add"}, {"job", noop_every("fresh", "PT1H")}});
+    auto fresh = ok(client, {{"op", "get"}, {"name", "fresh"}});
+    CHECK(fresh["id"] != old_id);
+    CHECK(fresh["running"] == 0);
+    // The old run ends during the next 300 ms; the worker must live on.
+    auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        ok(client, {{"op", "ping"}});
+    }
+    CHECK(ok(client, {{"op", "history"}, {"name", "fresh"}})["runs"].empty());
 }
 
 TEST_CASE("Jobs survive a restart of the worker", "[worker][store]") {

@@ -37,6 +37,9 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <sys/resource.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -538,6 +541,16 @@ inline void close_descriptors_from(int first, int max_fd) noexcept {
             fail(failed_step::user, errno, setup_failed_status);
         }
     }
+#if defined(__linux__)
+    // When the worker is killed (SIGKILL, a crash), the command is killed
+    // too instead of running on unrecorded beside the rerun that recovery
+    // may start. Set after the user switch, which clears it; a worker that
+    // died before this line left the child to init, which it checks.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() == 1) {
+        ::_exit(setup_failed_status);
+    }
+#endif
     if (plan.directory && ::chdir(plan.directory) != 0) {
         fail(failed_step::directory, errno, setup_failed_status);
     }

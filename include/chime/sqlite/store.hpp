@@ -199,9 +199,15 @@ public:
     // A transaction around many writes: the worker wraps one loop turn in one,
     // which is what makes 100,000 runs per second possible. Writes outside a
     // transaction commit one by one. Not nestable.
+    // Tag for a transaction that begins only with its first write, so that
+    // a loop turn that writes nothing costs nothing.
+    struct deferred_t {};
+    static constexpr deferred_t deferred{};
+
     class transaction {
     public:
         explicit transaction(store& s);
+        transaction(store& s, deferred_t);
         ~transaction(); // rolls back unless committed
         void commit();
 
@@ -254,9 +260,13 @@ public:
     SQLite::Database& database() noexcept { return *db_; }
 
 private:
+    // The lock is an flock on the database file itself, so that a symbolic
+    // or hard link to it is the same file; "<file>.lock" only tells the
+    // holder's pid to the next process that tries.
     struct lock_file {
-        int fd = -1;
-        std::filesystem::path path;
+        int database_fd = -1;
+        int pid_fd = -1;
+        std::filesystem::path pid_path;
         ~lock_file();
     };
 
@@ -278,6 +288,9 @@ private:
     std::unique_ptr<SQLite::Database> db_;
     std::vector<interrupted_run> recovered_;
     bool in_transaction_ = false;
+    // A deferred transaction is open but BEGIN has not run yet.
+    bool begin_pending_ = false;
+    void begin_if_deferred();
     // The id of the next run, one sequence for running and finished runs.
     store_run_id next_run_id_ = 1;
 
@@ -392,12 +405,17 @@ inline interrupted_rule interrupted_rule_from_string(std::string_view text) {
 }
 
 inline store::lock_file::~lock_file() {
-    if (fd >= 0) {
+    if (pid_fd >= 0) {
         // The pid inside would mislead a reader once the lock is gone.
-        if (ftruncate(fd, 0) != 0) {
-            // Nothing to do: the lock goes with the descriptor anyway.
+        if (::ftruncate(pid_fd, 0) != 0) {
+            // Nothing to do: the lock goes with the database descriptor.
         }
-        ::close(fd);
+        ::close(pid_fd);
+    }
+    // Closed only after SQLite closed the file: closing any descriptor of a
+    // file drops the process's POSIX locks on it, which SQLite relies on.
+    if (database_fd >= 0) {
+        ::close(database_fd);
     }
 }
 
@@ -457,43 +475,71 @@ inline void store::check_existing_file(const std::filesystem::path& path) {
     }
 }
 
-// An flock on "<file>.lock" holding the pid: the kernel drops it when the
-// holder dies, even by SIGKILL, so a stale lock never blocks a restart.
+// Locks the database file (flock, which the kernel drops when the holder
+// dies, even by SIGKILL, so a stale lock never blocks a restart), then
+// writes the pid into "<file>.lock" for the messages of later tries.
 inline void store::take_lock() {
-    lock_.path = path_;
-    lock_.path += ".lock";
-    int fd = ::open(lock_.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    lock_.pid_path = path_;
+    lock_.pid_path += ".lock";
+    int fd = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) {
-        throw store_error("store " + path_.string() + ": cannot open the lock file " +
-                          lock_.path.string() + ": " + std::strerror(errno));
+        throw store_error("store " + path_.string() + ": cannot open the file: " +
+                          std::strerror(errno));
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw store_error("store " + path_.string() + ": not a regular file");
     }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int err = errno;
-        char buffer[32] = {};
-        auto n = ::pread(fd, buffer, sizeof buffer - 1, 0);
         ::close(fd);
-        std::string holder = n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : "";
-        while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) {
-            holder.pop_back();
+        std::string holder;
+        int pid_fd = ::open(lock_.pid_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (pid_fd >= 0) {
+            char buffer[32] = {};
+            auto n = ::pread(pid_fd, buffer, sizeof buffer - 1, 0);
+            ::close(pid_fd);
+            for (auto i = 0; i < n && buffer[i] >= '0' && buffer[i] <= '9'; ++i) {
+                holder += buffer[i];
+            }
         }
         if (err == EWOULDBLOCK) {
-            throw store_error("store " + path_.string() + ": the database is in use by process " +
-                              (holder.empty() ? std::string("(pid not yet written)") : holder) +
-                              " (lock file " + lock_.path.string() +
-                              "); stop that process or use another database file");
+            throw store_error("store " + path_.string() + ": the database is in use by " +
+                              (holder.empty() ? std::string("another process (its pid is not "
+                                                            "known here: it may have opened the "
+                                                            "file under another name)")
+                                              : "process " + holder) +
+                              "; stop that process or use another database file");
         }
-        throw store_error("store " + path_.string() + ": cannot lock " + lock_.path.string() +
-                          ": " + std::strerror(err));
+        throw store_error("store " + path_.string() + ": cannot lock the file: " +
+                          std::strerror(err));
+    }
+    lock_.database_fd = fd;
+    // O_NOFOLLOW: a symbolic link planted as the lock file must not make us
+    // write to (and later truncate) the file it points to.
+    int pid_fd = ::open(lock_.pid_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (pid_fd < 0) {
+        int err = errno;
+        throw store_error("store " + path_.string() + ": cannot open the lock file " +
+                          lock_.pid_path.string() + ": " +
+                          (err == ELOOP ? std::string("it is a symbolic link; remove it")
+                                        : std::string(std::strerror(err))));
+    }
+    if (::fstat(pid_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(pid_fd);
+        throw store_error("store " + path_.string() + ": the lock file " +
+                          lock_.pid_path.string() + " is not a regular file; remove it");
     }
     auto pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd, 0) != 0 ||
-        ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    if (::ftruncate(pid_fd, 0) != 0 ||
+        ::pwrite(pid_fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
         int err = errno;
-        ::close(fd);
+        ::close(pid_fd);
         throw store_error("store " + path_.string() + ": cannot write the lock file " +
-                          lock_.path.string() + ": " + std::strerror(err));
+                          lock_.pid_path.string() + ": " + std::strerror(err));
     }
-    lock_.fd = fd;
+    lock_.pid_fd = pid_fd;
 }
 
 inline store::store(std::filesystem::path path, store_options options) : path_(std::move(path)) {
@@ -502,11 +548,7 @@ inline store::store(std::filesystem::path path, store_options options) : path_(s
         throw store_error("store " + path_.string() + ": the file does not exist");
     }
     check_existing_file(path_);
-    take_lock();
-    // Checked again under the lock: another process may have changed the file
-    // between the first check and the lock.
-    check_existing_file(path_);
-    if (!std::filesystem::exists(path_)) {
+    if (!exists) {
         int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST) {
             throw store_error("store " + path_.string() + ": cannot create the file: " +
@@ -516,6 +558,10 @@ inline store::store(std::filesystem::path path, store_options options) : path_(s
             ::close(fd);
         }
     }
+    take_lock();
+    // Checked again under the lock: another process may have changed the file
+    // between the first check and the lock.
+    check_existing_file(path_);
     try {
         db_ = std::make_unique<SQLite::Database>(path_.string(),
                                                  SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
@@ -583,7 +629,7 @@ CREATE TABLE chime_schema (
     applied_at INTEGER NOT NULL
 );
 CREATE TABLE jobs (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),
     trigger_kind TEXT NOT NULL,
     trigger TEXT NOT NULL,
@@ -724,7 +770,31 @@ inline store::transaction::transaction(store& s) : store_(&s) {
     s.in_transaction_ = true;
 }
 
+inline store::transaction::transaction(store& s, deferred_t) : store_(&s) {
+    if (s.in_transaction_) {
+        throw error("store " + s.path_.string() + ": a transaction is already open");
+    }
+    s.in_transaction_ = true;
+    s.begin_pending_ = true;
+}
+
+inline void store::begin_if_deferred() {
+    if (begin_pending_) {
+        begin_pending_ = false;
+        try {
+            db_->exec("BEGIN IMMEDIATE");
+        } catch (const SQLite::Exception& e) {
+            fail("cannot begin a transaction", e);
+        }
+    }
+}
+
 inline store::transaction::~transaction() {
+    if (!done_ && store_->begin_pending_) {
+        store_->begin_pending_ = false;
+        store_->in_transaction_ = false;
+        return;
+    }
     if (!done_) {
         try {
             store_->db_->exec("ROLLBACK");
@@ -738,6 +808,12 @@ inline store::transaction::~transaction() {
 }
 
 inline void store::transaction::commit() {
+    if (store_->begin_pending_) { // nothing was written
+        store_->begin_pending_ = false;
+        done_ = true;
+        store_->in_transaction_ = false;
+        return;
+    }
     try {
         store_->db_->exec("COMMIT");
     } catch (const SQLite::Exception& e) {
@@ -797,6 +873,7 @@ inline bool is_unique_violation(const SQLite::Exception& e) {
 } // namespace detail
 
 inline store_job_id store::add_job(job_record& record) {
+    begin_if_deferred();
     detail::check_job_json(record);
     record.policy.validate();
     record.created = record.updated = detail::store_now();
@@ -822,6 +899,7 @@ inline store_job_id store::add_job(job_record& record) {
 }
 
 inline bool store::update_job(job_record& record) {
+    begin_if_deferred();
     detail::check_job_json(record);
     record.policy.validate();
     record.updated = detail::store_now();
@@ -844,6 +922,7 @@ inline bool store::update_job(job_record& record) {
 }
 
 inline bool store::remove_job(store_job_id id) {
+    begin_if_deferred();
     try {
         SQLite::Statement q(*db_, "DELETE FROM jobs WHERE id = ?");
         q.bind(1, id);
@@ -855,6 +934,7 @@ inline bool store::remove_job(store_job_id id) {
 }
 
 inline bool store::set_paused(store_job_id id, bool paused) {
+    begin_if_deferred();
     try {
         SQLite::Statement q(*db_, "UPDATE jobs SET paused = ?, updated_at = ? WHERE id = ?");
         q.bind(1, paused ? 1 : 0);
@@ -867,6 +947,7 @@ inline bool store::set_paused(store_job_id id, bool paused) {
 }
 
 inline void store::set_last_fire(store_job_id id, instant fire) {
+    begin_if_deferred();
     try {
         auto s = static_cast<std::int64_t>(fire.time_since_epoch().count());
         set_last_fire_->bind(1, s);
@@ -961,6 +1042,7 @@ inline std::size_t store::job_count() {
 inline store_run_id store::begin_run(store_job_id job, instant scheduled,
                                      millisecond_instant started, std::string_view reason,
                                      unsigned attempt) {
+    begin_if_deferred();
     auto& q = *begin_run_;
     auto id = next_run_id_;
     try {
@@ -997,6 +1079,7 @@ inline void bind_optional_millis(SQLite::Statement& q, int index,
 // tables, so a run keeps its id from start to history.
 inline void store::insert_run(store_run_id id, store_job_id job, const report& r,
                               instant last_scheduled, std::uint64_t count) {
+    begin_if_deferred();
     auto& q = *record_run_;
     try {
         auto status = to_string(r.status);
@@ -1034,6 +1117,7 @@ inline void store::insert_run(store_run_id id, store_job_id job, const report& r
 }
 
 inline void store::finish_run(store_run_id run, const report& r, const retention& keep) {
+    begin_if_deferred();
     auto& q = *finish_run_;
     report full = r;
     store_job_id job = 0;
@@ -1072,6 +1156,7 @@ inline store_run_id store::record_run(store_job_id job, const report& r, const r
 }
 
 inline void store::discard_run(store_run_id run) {
+    begin_if_deferred();
     try {
         SQLite::Statement q(*db_, "DELETE FROM running_runs WHERE id = ?");
         q.bind(1, run);
@@ -1117,6 +1202,7 @@ inline void store::prune_count(store_job_id job, std::uint32_t keep_last) {
 }
 
 inline void store::prune(store_job_id job, const retention& keep, millisecond_instant now) {
+    begin_if_deferred();
     try {
         if (keep.count_only()) {
             prune_count(job, keep.keep_last);

@@ -42,6 +42,9 @@
 
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -69,8 +72,13 @@ struct worker_options {
     // Pool threads for tasks; 0 means one per core, and at least 4, because
     // command tasks wait on their child processes.
     std::size_t threads = 0;
-    // Control frames larger than this get a too_large error.
-    std::size_t max_message_bytes = std::size_t{1} << 20;
+    // Control frames larger than this get a too_large error (up to four
+    // times this size; larger ones are dropped by ZeroMQ, which closes the
+    // peer's connection). 16 MiB holds an import of about 100,000 jobs.
+    std::size_t max_message_bytes = std::size_t{16} << 20;
+    // Control requests handled per loop turn before due runs are looked at
+    // again, so that a burst of requests cannot make runs late for long.
+    std::size_t max_requests_per_turn = 16;
     // At shutdown, how long running runs get to end after their stop request
     // (command tasks also get their own kill_grace inside it).
     std::chrono::milliseconds stop_grace{15'000};
@@ -110,6 +118,15 @@ inline std::string ipc_path(std::string_view endpoint) {
 }
 
 inline std::string iso_ms(millisecond_instant t) { return format_utc_milliseconds(t); }
+
+// Loading many jobs frees many small JSON blocks. glibc merges them at the
+// next large allocation, which measured 130 ms at 100,000 jobs and made the
+// first fire second that late; merging them here moves that cost to the load.
+inline void release_freed_memory() {
+#if defined(__GLIBC__)
+    ::malloc_trim(0);
+#endif
+}
 
 } // namespace detail
 
@@ -182,6 +199,10 @@ private:
         std::optional<retention> history; // from the history sink, if any
         delivery_mode history_mode = delivery_mode::always;
         std::uint64_t output_cap = 64 * 1024;
+        std::optional<std::chrono::seconds> timeout;
+        // Only jobs that catch up after downtime need their last fire time
+        // stored, which costs a write per run.
+        bool catch_up = false;
         std::optional<run_status> last_status;
         // Set when the stored definition cannot be read by this build (a
         // kind it does not know): the job stays stored but never runs.
@@ -191,6 +212,7 @@ private:
     struct running_run {
         job_id job = 0;
         store_run_id row = 0; // 0 when the job keeps no history
+        bool detached = false; // its job was removed or replaced
         instant scheduled{};
         unsigned attempt = 0;
         run_cause cause = run_cause::schedule;
@@ -228,6 +250,7 @@ private:
     nlohmann::json op_export(const nlohmann::json& request);
     nlohmann::json op_import(const nlohmann::json& request);
     job_record require_job(const nlohmann::json& request);
+    void detach_runs(job_id id);
 
     void handle_due(instant now);
     void start_run(const decision& d, instant now);
@@ -237,6 +260,11 @@ private:
                  std::optional<run_status> previous, bool history_written);
     void publish(std::string_view topic, const nlohmann::json& body);
     void prune_all();
+    // Runs `write`; a store_error (disk full, I/O) is logged and the loop
+    // goes on without that record. Returns false when it failed.
+    template <class Write>
+    bool guard_store(const std::string& what, Write&& write);
+    std::uint64_t store_failures_ = 0;
     void shutdown_runs();
     int wait_timeout_ms() const;
 
@@ -264,6 +292,9 @@ private:
     bool shutting_down_ = false;
     std::vector<decision> decisions_;
     std::vector<run_request> to_submit_;
+    // A running row was written in this turn's open transaction, so no run
+    // may start before the commit.
+    bool rows_pending_ = false;
     std::chrono::steady_clock::time_point next_prune_;
 };
 
@@ -288,6 +319,61 @@ inline std::string required_name(const nlohmann::json& request) {
     }
     return it->get<std::string>();
 }
+
+// Why a job name cannot be used, or none. Names appear in tables, logs and
+// command lines, so control characters, leading dashes and surrounding
+// blanks are refused.
+inline std::optional<std::string> job_name_problem(const std::string& name) {
+    if (name.empty()) {
+        return "is empty";
+    }
+    if (name.size() > 200) {
+        return "is " + std::to_string(name.size()) + " bytes long; the limit is 200 bytes";
+    }
+    if (to_valid_utf8(name) != name) {
+        return "is not valid UTF-8";
+    }
+    for (unsigned char c : name) {
+        if (c < 0x20 || c == 0x7f) {
+            return "contains a control character";
+        }
+    }
+    if (name.front() == '-') {
+        return "starts with '-', which command lines would read as an option";
+    }
+    if (name.front() == ' ' || name.back() == ' ') {
+        return "starts or ends with a blank";
+    }
+    return std::nullopt;
+}
+
+// The deepest nesting of arrays and objects in JSON text, counted without
+// parsing, so that a hostile request cannot exhaust the stack of the
+// recursive code that copies parsed values.
+inline std::size_t json_nesting_depth(std::string_view text) {
+    std::size_t depth = 0;
+    std::size_t deepest = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\') {
+                ++i;
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+inline constexpr std::size_t max_request_depth = 64;
 
 inline millisecond_instant now_ms() {
     return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
@@ -369,7 +455,7 @@ void worker<Config>::bind_sockets() {
         }
     }
     control_.set(zmq::sockopt::linger, 0);
-    control_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(options_.max_message_bytes + 1024));
+    control_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(options_.max_message_bytes * 4));
     // A peer that vanished must not make the loop block on a reply.
     control_.set(zmq::sockopt::router_mandatory, 0);
     bind(control_, options_.control, "control");
@@ -386,6 +472,8 @@ auto worker<Config>::make_entry(const job_record& record) const -> job_entry {
     job_entry entry;
     entry.name = record.name;
     entry.output_cap = record.output_cap;
+    entry.timeout = record.policy.timeout;
+    entry.catch_up = record.policy.catch_up != catch_up_mode::none;
     auto task_settings = record.task;
     auto kind = task_settings.value("kind", std::string());
     task_settings.erase("kind");
@@ -442,23 +530,33 @@ auto worker<Config>::parse_job(const nlohmann::json& j, std::optional<job_record
                              "job \"" + name + "\": " + what);
     };
     if (auto it = j.find("name"); it != j.end()) {
-        if (!it->is_string() || it->get_ref<const std::string&>().empty() ||
-            it->get_ref<const std::string&>().size() > 200) {
+        if (!it->is_string()) {
             throw protocol_error(error_code::invalid_job,
-                                 "job: \"name\" must be a string of 1 to 200 characters, got " +
-                                     detail::describe_json(*it));
+                                 "job: \"name\" must be a string, got " + detail::describe_json(*it));
+        }
+        if (auto problem = detail::job_name_problem(it->get_ref<const std::string&>())) {
+            throw protocol_error(error_code::invalid_job,
+                                 "job: the name " + detail::describe_json(*it) + " " + *problem);
         }
         p.record.name = it->get<std::string>();
     } else if (creating) {
         throw protocol_error(error_code::invalid_job, "job: \"name\" is missing");
     }
     try {
+        auto require_kind = [&](const nlohmann::json& part, const std::string& what) {
+            if (!part.is_object() || !part.contains("kind") || !part["kind"].is_string()) {
+                fail(what + " must be a JSON object with a \"kind\" string, got " +
+                     detail::describe_json(part));
+            }
+        };
         if (auto it = j.find("trigger"); it != j.end()) {
+            require_kind(*it, "\"trigger\"");
             p.record.trigger = *it;
         } else if (creating) {
             fail("\"trigger\" is missing");
         }
         if (auto it = j.find("task"); it != j.end()) {
+            require_kind(*it, "\"task\"");
             p.record.task = *it;
         } else if (creating) {
             fail("\"task\" is missing");
@@ -466,6 +564,15 @@ auto worker<Config>::parse_job(const nlohmann::json& j, std::optional<job_record
         if (auto it = j.find("sinks"); it != j.end()) {
             if (!it->is_array()) {
                 fail("\"sinks\" must be an array, got " + detail::describe_json(*it));
+            }
+            int histories = 0;
+            for (const auto& sink : *it) {
+                require_kind(sink, "each sink");
+                histories += sink["kind"] == "history" ? 1 : 0;
+            }
+            if (histories > 1) {
+                fail("\"sinks\" lists the history sink " + std::to_string(histories) +
+                     " times; list it once");
             }
             p.record.sinks = *it;
         }
@@ -538,7 +645,10 @@ void worker<Config>::load_jobs() {
         }
         jobs_.emplace(id, std::move(entry));
     }
-    log_->info("loaded {} jobs from {}{}", records.size(), store_.path().string(),
+    records.clear();
+    records.shrink_to_fit();
+    detail::release_freed_memory();
+    log_->info("loaded {} jobs from {}{}", jobs_.size(), store_.path().string(),
                broken ? " (" + std::to_string(broken) + " cannot run)" : std::string());
 }
 
@@ -595,6 +705,9 @@ void worker<Config>::add_jobs(const std::vector<nlohmann::json>& definitions) {
         }
         jobs_.emplace(id, std::move(p.entry));
     }
+    parsed.clear();
+    parsed.shrink_to_fit();
+    detail::release_freed_memory();
 }
 
 template <class Config>
@@ -735,18 +848,25 @@ nlohmann::json worker<Config>::op_remove(const nlohmann::json& request) {
     auto record = require_job(request);
     store_.remove_job(record.id);
     auto id = static_cast<job_id>(record.id);
+    detach_runs(id);
     engine_.remove(id);
     jobs_.erase(id);
-    // Runs still going finish unrecorded: their job is gone.
-    for (auto& [rid, run] : running_) {
-        if (run.job == id) {
-            run.row = 0;
-            executor_->cancel(rid);
-        }
-    }
     log_->info("job \"{}\" removed", record.name);
     publish("job.changed", {{"change", "removed"}, {"job", {{"name", record.name}}}});
     return {{"name", record.name}, {"removed", true}};
+}
+
+// A removed or replaced job's runs still going are stopped and end
+// unrecorded: their history rows went with the job.
+template <class Config>
+void worker<Config>::detach_runs(job_id id) {
+    for (auto& [rid, run] : running_) {
+        if (run.job == id) {
+            run.row = 0;
+            run.detached = true;
+            executor_->cancel(rid);
+        }
+    }
 }
 
 template <class Config>
@@ -839,7 +959,15 @@ nlohmann::json worker<Config>::op_import(const nlohmann::json& request) {
     if (it == request.end() || !it->is_array()) {
         throw protocol_error(error_code::bad_request, "import: \"jobs\" must be an array of jobs");
     }
-    bool replace = request.value("replace", false);
+    bool replace = false;
+    if (auto r = request.find("replace"); r != request.end()) {
+        if (!r->is_boolean()) {
+            throw protocol_error(error_code::bad_request,
+                                 "import: \"replace\" must be true or false, got " +
+                                     detail::describe_json(*r));
+        }
+        replace = r->get<bool>();
+    }
     std::vector<parsed_job> parsed;
     std::set<std::string> names;
     std::size_t index = 0;
@@ -864,8 +992,9 @@ nlohmann::json worker<Config>::op_import(const nlohmann::json& request) {
                 if (!replace) {
                     throw protocol_error(error_code::conflict,
                                          "import: job \"" + p.record.name +
-                                             "\" already exists (send \"replace\": true to "
-                                             "replace it); nothing was imported");
+                                             "\" already exists; nothing was imported (import "
+                                             "with replace, chimectl's --replace, to replace "
+                                             "it and its history)");
                 }
                 store_.remove_job(old->id);
                 replaced.emplace_back(static_cast<job_id>(old->id), *old);
@@ -876,6 +1005,7 @@ nlohmann::json worker<Config>::op_import(const nlohmann::json& request) {
     }
     auto now = clock_.now();
     for (auto& [id, old] : replaced) {
+        detach_runs(id);
         engine_.remove(id);
         jobs_.erase(id);
     }
@@ -944,7 +1074,7 @@ nlohmann::json worker<Config>::dispatch(const nlohmann::json& request) {
 // anything else is dropped because there is no one to answer.
 template <class Config>
 void worker<Config>::handle_control() {
-    for (int handled = 0; handled < 1000; ++handled) {
+    for (std::size_t handled = 0; handled < options_.max_requests_per_turn; ++handled) {
         std::vector<zmq::message_t> parts;
         zmq::message_t part;
         if (!control_.recv(part, zmq::recv_flags::dontwait)) {
@@ -953,6 +1083,7 @@ void worker<Config>::handle_control() {
         bool more = part.more();
         parts.push_back(std::move(part));
         std::size_t total = parts.back().size();
+        std::size_t extra_frames = 0;
         while (more) {
             zmq::message_t next;
             (void)control_.recv(next);
@@ -960,6 +1091,8 @@ void worker<Config>::handle_control() {
             total += next.size();
             if (parts.size() < 8) {
                 parts.push_back(std::move(next));
+            } else {
+                ++extra_frames;
             }
         }
         if (parts.size() < 2) {
@@ -974,11 +1107,19 @@ void worker<Config>::handle_control() {
         if (parts.size() > (delimited ? 3u : 2u)) {
             reply = error_reply(error_code::bad_request,
                                 "a request is one frame of JSON; got " +
-                                    std::to_string(parts.size() - (delimited ? 2 : 1)) + " frames");
+                                    std::to_string(parts.size() + extra_frames - (delimited ? 2 : 1)) +
+                                    " frames");
         } else if (total > options_.max_message_bytes) {
             reply = error_reply(error_code::too_large,
                                 "the request has " + std::to_string(total) +
                                     " bytes; the limit is " + std::to_string(options_.max_message_bytes));
+        } else if (auto depth = detail::json_nesting_depth(
+                       std::string_view(body.data<char>(), body.size()));
+                   depth > detail::max_request_depth) {
+            reply = error_reply(error_code::bad_request,
+                                "the request nests arrays and objects " + std::to_string(depth) +
+                                    " deep; the limit is " +
+                                    std::to_string(detail::max_request_depth));
         } else {
             request = nlohmann::json::parse(body.data<char>(), body.data<char>() + body.size(),
                                             nullptr, false);
@@ -996,6 +1137,9 @@ void worker<Config>::handle_control() {
                     reply = error_reply(error_code::store_failed, e.what());
                 } catch (const invalid_input& e) {
                     reply = error_reply(error_code::invalid_job, e.what());
+                } catch (const nlohmann::json::exception& e) {
+                    reply = error_reply(error_code::bad_request,
+                                        std::string("a field has the wrong type: ") + e.what());
                 } catch (const std::exception& e) {
                     log_->error("control request failed: {}", e.what());
                     reply = error_reply(error_code::internal, e.what());
@@ -1079,24 +1223,30 @@ void worker<Config>::start_run(const decision& d, instant now) {
     run.scheduled = d.scheduled;
     run.attempt = d.attempt;
     run.cause = d.cause;
-    run.reason = d.reason.empty() ? std::string(to_string(d.cause)) : d.reason;
+    run.reason = d.reason;
     auto started = detail::now_ms();
     // Only jobs that keep history get a running row, which is what lets a
     // crash be recorded; the others cost the store nothing per run.
     if (entry.history) {
-        run.row = store_.begin_run(static_cast<store_job_id>(d.job), d.scheduled, started, run.reason,
-                                   d.attempt);
+        rows_pending_ = true;
+        guard_store("recording the start of a run of \"" + entry.name + "\"", [&] {
+            run.row = store_.begin_run(static_cast<store_job_id>(d.job), d.scheduled, started,
+                                       run.reason.empty() ? to_string(d.cause) : run.reason,
+                                       d.attempt);
+        });
     }
-    if (d.cause == run_cause::schedule || d.cause == run_cause::catch_up) {
-        store_.set_last_fire(static_cast<store_job_id>(d.job), d.scheduled);
+    if (entry.catch_up && (d.cause == run_cause::schedule || d.cause == run_cause::catch_up)) {
+        guard_store("recording the last fire time", [&] {
+            store_.set_last_fire(static_cast<store_job_id>(d.job), d.scheduled);
+        });
     }
     run_request request;
     request.id = d.run;
     request.scheduled = d.scheduled;
     request.job = entry.name;
     request.output_cap = entry.output_cap;
-    if (auto policy = engine_.policy(d.job); policy && policy->timeout) {
-        request.timeout = *policy->timeout;
+    if (entry.timeout) {
+        request.timeout = *entry.timeout;
     }
     request.work = [task = entry.task](run_context& context) {
         return std::visit([&](const auto& t) -> report {
@@ -1107,11 +1257,13 @@ void worker<Config>::start_run(const decision& d, instant now) {
             }
         }, *task);
     };
-    publish("run.started", {{"job", entry.name},
-                            {"run", run.row},
-                            {"scheduled", format_utc(d.scheduled)},
-                            {"cause", to_string(d.cause)},
-                            {"attempt", d.attempt}});
+    if (!options_.events.empty()) {
+        publish("run.started", {{"job", entry.name},
+                                {"run", run.row},
+                                {"scheduled", format_utc(d.scheduled)},
+                                {"cause", to_string(d.cause)},
+                                {"attempt", d.attempt}});
+    }
     running_.emplace(d.run, std::move(run));
     to_submit_.push_back(std::move(request));
 }
@@ -1134,20 +1286,28 @@ void worker<Config>::record_not_run(const decision& d) {
     }
     bool written = false;
     if (entry.history && should_deliver(entry.history_mode, r, entry.last_status) != delivery_reason::none) {
-        store_.record_run(static_cast<store_job_id>(d.job), r, *entry.history, d.last_scheduled, d.count);
-        written = true;
+        written = guard_store("recording missed or skipped fire times", [&] {
+            store_.record_run(static_cast<store_job_id>(d.job), r, *entry.history,
+                              d.last_scheduled, d.count);
+        });
     }
-    store_.set_last_fire(static_cast<store_job_id>(d.job), d.last_scheduled);
+    if (entry.catch_up) {
+        guard_store("recording the last fire time", [&] {
+            store_.set_last_fire(static_cast<store_job_id>(d.job), d.last_scheduled);
+        });
+    }
     if (d.kind == decision_kind::missed) {
         log_->warn("job \"{}\": {} fire time(s) missed from {}: {}", entry.name, d.count,
                    format_utc(d.scheduled), d.reason);
     }
-    publish(d.kind == decision_kind::missed ? "run.missed" : "run.skipped",
+    if (!options_.events.empty()) {
+        publish(d.kind == decision_kind::missed ? "run.missed" : "run.skipped",
             {{"job", entry.name},
              {"scheduled", format_utc(d.scheduled)},
              {"last_scheduled", format_utc(d.last_scheduled)},
              {"count", d.count},
              {"reason", d.reason}});
+    }
     deliver(entry, static_cast<store_job_id>(d.job), r, entry.last_status, written);
 }
 
@@ -1159,6 +1319,13 @@ void worker<Config>::handle_due(instant now) {
         switch (d.kind) {
         case decision_kind::start:
             start_run(d, now);
+            // Runs of jobs without history have no row to commit first, so
+            // they leave in batches of 64 instead of waiting for the whole
+            // second's decisions: the first ones start sooner.
+            if (to_submit_.size() >= 64 && !rows_pending_) {
+                executor_->submit(std::span<run_request>(to_submit_));
+                to_submit_.clear();
+            }
             break;
         case decision_kind::missed:
         case decision_kind::skipped:
@@ -1207,23 +1374,23 @@ void worker<Config>::on_finished(run_id id, report&& r) {
     auto now = clock_.now();
     engine_.finished(id, r.status, now);
     auto jit = jobs_.find(run.job);
-    if (jit == jobs_.end()) {
-        return; // removed while it ran
+    if (jit == jobs_.end() || run.detached) {
+        return; // removed or replaced while it ran
     }
     auto& entry = jit->second;
     r.scheduled = run.scheduled;
     r.attempt = run.attempt;
     if (r.reason.empty()) {
-        r.reason = run.reason;
+        r.reason = run.reason.empty() ? std::string(to_string(run.cause)) : std::move(run.reason);
     }
     auto previous = entry.last_status;
     bool written = false;
     if (run.row != 0) {
         if (should_deliver(entry.history_mode, r, previous) != delivery_reason::none) {
-            store_.finish_run(run.row, r, *entry.history);
-            written = true;
+            written = guard_store("recording the end of a run of \"" + entry.name + "\"",
+                                  [&] { store_.finish_run(run.row, r, *entry.history); });
         } else {
-            store_.discard_run(run.row);
+            guard_store("removing a run row", [&] { store_.discard_run(run.row); });
         }
     }
     if (affects_state(r.status)) {
@@ -1241,15 +1408,34 @@ void worker<Config>::on_finished(run_id id, report&& r) {
 }
 
 template <class Config>
+template <class Write>
+bool worker<Config>::guard_store(const std::string& what, Write&& write) {
+    try {
+        write();
+        return true;
+    } catch (const store_error& e) {
+        // One line per failure would flood the log while the disk is full:
+        // the first, then every 1,000th.
+        if (store_failures_++ % 1000 == 0) {
+            log_->error("store error while {} ({} so far); the run goes on unrecorded: {}", what,
+                        store_failures_, e.what());
+        }
+        return false;
+    }
+}
+
+template <class Config>
 void worker<Config>::prune_all() {
     auto now = detail::now_ms();
-    store::transaction tx(store_);
-    for (const auto& [id, entry] : jobs_) {
-        if (entry.history) {
-            store_.prune(static_cast<store_job_id>(id), *entry.history, now);
+    guard_store("pruning the history by age", [&] {
+        store::transaction tx(store_);
+        for (const auto& [id, entry] : jobs_) {
+            if (entry.history) {
+                store_.prune(static_cast<store_job_id>(id), *entry.history, now);
+            }
         }
-    }
-    tx.commit();
+        tx.commit();
+    });
 }
 
 template <class Config>
@@ -1279,13 +1465,23 @@ void worker<Config>::turn() {
     {
         // One transaction per turn: the runs that started and ended in it,
         // written together.
-        store::transaction tx(store_);
+        store::transaction tx(store_, store::deferred);
         executor_->drain(finished_, [&](run_id id, report&& r) { on_finished(id, std::move(r)); });
         if (!shutting_down_) {
             handle_due(clock_.now());
         }
-        tx.commit();
+        if (!guard_store("committing a loop turn", [&] { tx.commit(); })) {
+            // Rolled back: the runs started in this turn have no row any
+            // more and end unrecorded; runs that ended in it keep their
+            // running row and are recorded interrupted at the next open.
+            for (auto& request : to_submit_) {
+                if (auto it = running_.find(request.id); it != running_.end()) {
+                    it->second.row = 0;
+                }
+            }
+        }
     }
+    rows_pending_ = false;
     if (!to_submit_.empty()) {
         executor_->submit(std::span<run_request>(to_submit_));
         to_submit_.clear();
@@ -1346,9 +1542,9 @@ void worker<Config>::shutdown_runs() {
     while (!running_.empty() && std::chrono::steady_clock::now() < deadline) {
         zmq::pollitem_t item{finished_.handle(), 0, ZMQ_POLLIN, 0};
         zmq::poll(&item, 1, std::chrono::milliseconds{100});
-        store::transaction tx(store_);
+        store::transaction tx(store_, store::deferred);
         executor_->drain(finished_, [&](run_id id, report&& r) { on_finished(id, std::move(r)); });
-        tx.commit();
+        guard_store("committing finished runs at shutdown", [&] { tx.commit(); });
     }
     if (!running_.empty()) {
         // The stop grace bounds the whole stop: commands still running get
@@ -1358,19 +1554,20 @@ void worker<Config>::shutdown_runs() {
         if (killed > 0) {
             log_->warn("stop grace over: sent SIGKILL to {} command process groups", killed);
         }
-        store::transaction tx(store_);
+        store::transaction tx(store_, store::deferred);
         for (auto& [id, run] : running_) {
             auto jit = jobs_.find(run.job);
             if (run.row != 0 && jit != jobs_.end()) {
                 report r;
                 r.status = run_status::interrupted;
                 r.error = "the worker stopped and the run did not end within the stop grace";
-                store_.finish_run(run.row, r, *jit->second.history);
+                guard_store("recording an interrupted run",
+                            [&] { store_.finish_run(run.row, r, *jit->second.history); });
                 log_->warn("job \"{}\": run {} recorded interrupted at shutdown", jit->second.name,
                            run.row);
             }
         }
-        tx.commit();
+        guard_store("committing interrupted runs at shutdown", [&] { tx.commit(); });
         running_.clear();
     }
     dispatcher_->stop(std::chrono::milliseconds{5000});
