@@ -357,6 +357,50 @@ TEST_CASE("A replaced or removed job's running run never lands on another job",
     CHECK(ok(client, {{"op", "history"}, {"name", "fresh"}})["runs"].empty());
 }
 
+TEST_CASE("Events announce job changes and each run's start and end", "[worker][events]") {
+    running_worker w;
+    zmq::context_t context;
+    zmq::socket_t events(context, zmq::socket_type::sub);
+    events.set(zmq::sockopt::subscribe, "");
+    events.set(zmq::sockopt::rcvtimeo, 5000);
+    events.connect("ipc://" + (w.dir.path / "events").string());
+    chime::control_client client(w.endpoint);
+    // A SUB socket misses what is published before it has connected, so
+    // the test adds jobs until the first job.changed event arrives.
+    std::vector<std::pair<std::string, json>> seen;
+    auto receive = [&]() -> bool {
+        zmq::message_t topic;
+        zmq::message_t body;
+        if (!events.recv(topic) || !events.recv(body)) {
+            return false;
+        }
+        seen.emplace_back(topic.to_string(), json::parse(body.to_string()));
+        return true;
+    };
+    events.set(zmq::sockopt::rcvtimeo, 200);
+    for (int i = 0; i < 25 && seen.empty(); ++i) {
+        ok(client, {{"op", "add"}, {"job", noop_every(("probe-" + std::to_string(i)).c_str(), "PT1H")}});
+        receive();
+    }
+    REQUIRE_FALSE(seen.empty());
+    CHECK(seen[0].first == "job.changed");
+    CHECK(seen[0].second["change"] == "added");
+
+    events.set(zmq::sockopt::rcvtimeo, 5000);
+    ok(client, {{"op", "run_now"}, {"name", "probe-0"}});
+    std::vector<std::string> topics;
+    while (topics.size() < 2 && receive()) {
+        if (seen.back().first.starts_with("run.")) {
+            topics.push_back(seen.back().first);
+            if (seen.back().first == "run.finished") {
+                CHECK(seen.back().second["status"] == "succeeded");
+                CHECK(seen.back().second["job"] == "probe-0");
+            }
+        }
+    }
+    CHECK(topics == std::vector<std::string>{"run.started", "run.finished"});
+}
+
 TEST_CASE("Jobs survive a restart of the worker", "[worker][store]") {
     temp_dir dir;
     chime::testing::manual_clock clock{chime::instant{std::chrono::sys_days{std::chrono::year{2026} / 1 / 1}}};

@@ -847,6 +847,20 @@ inline void check_job_json(const job_record& r) {
     }
 }
 
+// The policy's settings that differ from the defaults: most jobs store "{}",
+// which reads back several times faster when 100,000 jobs load at start.
+inline nlohmann::json policy_without_defaults(const run_policy& p) {
+    static const nlohmann::json defaults = run_policy{}.to_json();
+    nlohmann::json out = nlohmann::json::object();
+    const auto full = p.to_json();
+    for (const auto& item : full.items()) {
+        if (!defaults.contains(item.key()) || defaults[item.key()] != item.value()) {
+            out[item.key()] = item.value();
+        }
+    }
+    return out;
+}
+
 inline void bind_job(SQLite::Statement& q, const job_record& r) {
     q.bind(":name", r.name);
     q.bind(":trigger_kind", r.trigger["kind"].get<std::string>());
@@ -854,7 +868,7 @@ inline void bind_job(SQLite::Statement& q, const job_record& r) {
     q.bind(":task_kind", r.task["kind"].get<std::string>());
     q.bind(":task", r.task.dump());
     q.bind(":sinks", r.sinks.dump());
-    q.bind(":policy", r.policy.to_json().dump());
+    q.bind(":policy", policy_without_defaults(r.policy).dump());
     q.bind(":on_interrupted", std::string(to_string(r.on_interrupted)));
     q.bind(":output_cap", static_cast<std::int64_t>(r.output_cap));
     q.bind(":paused", r.paused ? 1 : 0);

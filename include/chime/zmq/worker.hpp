@@ -1320,9 +1320,9 @@ void worker<Config>::handle_due(instant now) {
         case decision_kind::start:
             start_run(d, now);
             // Runs of jobs without history have no row to commit first, so
-            // they leave in batches of 64 instead of waiting for the whole
+            // they leave in batches of 256 instead of waiting for the whole
             // second's decisions: the first ones start sooner.
-            if (to_submit_.size() >= 64 && !rows_pending_) {
+            if (to_submit_.size() >= 256 && !rows_pending_) {
                 executor_->submit(std::span<run_request>(to_submit_));
                 to_submit_.clear();
             }
