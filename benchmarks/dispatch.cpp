@@ -6,7 +6,7 @@
 //       that started, ran a no-op in-process task and came back finished.
 //       HISTORY=1 gives every job a history sink (keep_last 100), so each run
 //       is written to the store twice (running, then finished).
-//   BM_dispatch_lateness/JOBS        the system clock, JOBS jobs spread over
+//   BM_dispatch_lateness/QUEUE/JOBS/THREADS  the system clock, JOBS jobs spread over
 //       100 seconds (JOBS/100 due each second) for a measured span; counters
 //       p50_ms, p99_ms and max_ms are start minus scheduled instant, taken
 //       when the task starts.
@@ -162,7 +162,9 @@ template <class Config>
 void BM_dispatch_lateness(benchmark::State& state) {
     const auto jobs = static_cast<std::size_t>(state.range(0));
     bench_dir dir;
-    chime::worker<Config> w(bench_options(dir));
+    auto options = bench_options(dir);
+    options.threads = static_cast<std::size_t>(state.range(1)); // 0: chimed's default
+    chime::worker<Config> w(options);
     // Adding 100,000 jobs takes about two seconds; the first fire time
     // comes after that, so no run is late because of the set-up.
     auto start = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) +
@@ -213,12 +215,16 @@ void BM_dispatch_lateness(benchmark::State& state) {
     state.counters["steady_p99_ms"] = percentile(steady, 0.99);
     state.counters["steady_max_ms"] = percentile(steady, 1.0);
 }
+// The second argument is the pool size: 1 as in BM_dispatch_runs, and 0 for
+// chimed's default (one per core, at least 4).
 BENCHMARK(BM_dispatch_lateness<system_config>)
     ->Name("BM_dispatch_lateness/hierarchical_wheel")
-    ->Arg(100'000)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+    ->Args({100'000, 1})->Args({100'000, 0})
+    ->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 BENCHMARK(BM_dispatch_lateness<heap_config>)
     ->Name("BM_dispatch_lateness/quaternary_heap")
-    ->Arg(100'000)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+    ->Args({100'000, 1})
+    ->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 
 } // namespace
 

@@ -56,6 +56,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <thread>
 #include <vector>
 
 namespace chime {
@@ -404,6 +405,11 @@ worker<Config>::worker(worker_options options, clock_type clock)
     dispatcher_ = std::make_unique<sink_dispatcher<target>>(delivery);
     load_jobs();
     handle_recovered();
+    // Sized for a busy second up front, so that the first one does not pay
+    // for growing them.
+    decisions_.reserve(4096);
+    to_submit_.reserve(512);
+    running_.reserve(4096);
     next_prune_ = std::chrono::steady_clock::now() + options_.prune_every;
 }
 
@@ -1450,9 +1456,10 @@ int worker<Config>::wait_timeout_ms() const {
         return 0;
     }
     if constexpr (std::is_same_v<clock_type, system_clock_source>) {
-        // Wake at the start of the second, not a second late.
+        // Rounded down: poll's millisecond timeout would otherwise wake up to
+        // 1 ms after the second starts. step() sleeps the rest precisely.
         auto precise = std::chrono::system_clock::now();
-        auto wait = std::chrono::ceil<std::chrono::milliseconds>(*next - precise);
+        auto wait = std::chrono::floor<std::chrono::milliseconds>(*next - precise);
         return static_cast<int>(std::clamp<std::int64_t>(wait.count(), 0, idle_ms));
     } else {
         return static_cast<int>(std::clamp<std::int64_t>(
@@ -1504,7 +1511,18 @@ void worker<Config>::step(std::chrono::milliseconds max_wait) {
         {zap_ ? zap_->handle() : nullptr, 0, ZMQ_POLLIN, 0},
     };
     auto wait = std::min<std::int64_t>(wait_timeout_ms(), max_wait.count());
-    zmq::poll(items, zap_ ? 4 : 3, std::chrono::milliseconds{wait});
+    auto ready = zmq::poll(items, zap_ ? 4 : 3, std::chrono::milliseconds{wait});
+    if constexpr (std::is_same_v<clock_type, system_clock_source>) {
+        // The timeout ended just before the next fire time: sleep the last
+        // fraction of a millisecond so that runs start on the second.
+        if (ready == 0 && wait < max_wait.count()) {
+            if (auto next = engine_.next_wakeup();
+                next && std::chrono::system_clock::now() < *next &&
+                *next - std::chrono::system_clock::now() < std::chrono::milliseconds{2}) {
+                std::this_thread::sleep_until(*next);
+            }
+        }
+    }
     if (items[2].revents & ZMQ_POLLIN) {
         zmq::message_t m;
         while (wake_.recv(m, zmq::recv_flags::dontwait)) {
