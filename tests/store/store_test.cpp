@@ -189,6 +189,31 @@ TEST_CASE("History lists runs newest first and pages back by run id", "[store]")
     CHECK(s.last_status(id) == chime::run_status::succeeded);
 }
 
+TEST_CASE("The newest run of every job is read at once", "[store]") {
+    temp_dir dir;
+    chime::store s(dir / "chime.db");
+    auto a = make_job("a");
+    auto b = make_job("b");
+    auto c = make_job("c");
+    s.add_job(a);
+    s.add_job(b);
+    s.add_job(c);
+    s.record_run(a.id, make_report(chime::run_status::failed, 1000), {});
+    auto newest_a = s.record_run(a.id, make_report(chime::run_status::succeeded, 1001), {});
+    s.record_run(b.id, make_report(chime::run_status::succeeded, 1000), {});
+    auto running_b = s.begin_run(b.id, chime::instant{1100s}, chime::millisecond_instant{}, "run_now", 0);
+    auto newest = s.last_runs();
+    REQUIRE(newest.size() == 2);
+    CHECK(newest.at(a.id).id == newest_a);
+    CHECK(newest.at(a.id).status == chime::run_status::succeeded);
+    CHECK(newest.at(b.id).id == running_b);
+    CHECK_FALSE(newest.at(b.id).status);
+    CHECK_FALSE(newest.contains(c.id));
+    for (auto id : {a.id, b.id}) {
+        CHECK(s.last_run(id)->id == newest.at(id).id);
+    }
+}
+
 TEST_CASE("Missed fire times are one row with their range and count", "[store]") {
     temp_dir dir;
     chime::store s(dir / "chime.db");

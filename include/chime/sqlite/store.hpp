@@ -248,6 +248,9 @@ public:
     std::vector<run_record> history(store_job_id job, std::size_t limit,
                                      std::optional<store_run_id> before = std::nullopt);
     std::optional<run_record> last_run(store_job_id job);
+    // The newest run of every job that has one, running or finished, in two
+    // queries: what last_run() gives, for all jobs at once.
+    std::unordered_map<store_job_id, run_record> last_runs();
     // The final status of the newest finished run, for on_state_change sinks.
     std::optional<run_status> last_status(store_job_id job);
     std::size_t run_count(store_job_id job);
@@ -1318,6 +1321,33 @@ inline std::optional<run_record> store::last_run(store_job_id job) {
         return std::nullopt;
     }
     return std::move(runs.front());
+}
+
+inline std::unordered_map<store_job_id, run_record> store::last_runs() {
+    std::unordered_map<store_job_id, run_record> newest;
+    try {
+        SQLite::Statement finished(
+            *db_, "SELECT " CHIME_STORE_RUN_COLUMNS " FROM runs WHERE id IN "
+                  "(SELECT max(id) FROM runs GROUP BY job_id)");
+        while (finished.executeStep()) {
+            auto r = read_run(finished);
+            newest[r.job] = std::move(r);
+        }
+        SQLite::Statement running(
+            *db_, "SELECT id, job_id, NULL, scheduled, scheduled, 1, started_at, NULL, NULL, '', 0, "
+                  "'', reason, attempt FROM running_runs WHERE id IN "
+                  "(SELECT max(id) FROM running_runs GROUP BY job_id)");
+        while (running.executeStep()) {
+            auto r = read_run(running);
+            auto it = newest.find(r.job);
+            if (it == newest.end() || it->second.id < r.id) {
+                newest[r.job] = std::move(r);
+            }
+        }
+    } catch (const SQLite::Exception& e) {
+        fail("cannot read the newest runs", e);
+    }
+    return newest;
 }
 
 inline std::optional<run_status> store::last_status(store_job_id job) {

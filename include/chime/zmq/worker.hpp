@@ -234,7 +234,10 @@ private:
     parsed_job parse_job(const nlohmann::json& j, std::optional<job_record> base) const;
     job_entry make_entry(const job_record& record) const;
     nlohmann::json definition_json(const job_record& r) const;
-    nlohmann::json job_view(const job_record& r);
+    // `last` and `running` come from list, which reads them for every job
+    // at once; without them the view reads its own.
+    nlohmann::json job_view(const job_record& r, const run_record* last = nullptr,
+                            const std::size_t* running = nullptr, bool last_known = false);
     nlohmann::json run_view(const run_record& r) const;
 
     void handle_control();
@@ -725,7 +728,8 @@ nlohmann::json worker<Config>::definition_json(const job_record& r) const {
 }
 
 template <class Config>
-nlohmann::json worker<Config>::job_view(const job_record& r) {
+nlohmann::json worker<Config>::job_view(const job_record& r, const run_record* last_known_run,
+                                        const std::size_t* running_known, bool last_known) {
     auto view = definition_json(r);
     auto id = static_cast<job_id>(r.id);
     view["id"] = r.id;
@@ -737,14 +741,20 @@ nlohmann::json worker<Config>::job_view(const job_record& r) {
     if (it != jobs_.end() && !it->second.load_error.empty()) {
         view["error"] = it->second.load_error;
     }
-    if (auto last = store_.last_run(r.id)) {
+    if (last_known) {
+        view["last_run"] = last_known_run ? run_view(*last_known_run) : nlohmann::json(nullptr);
+    } else if (auto last = store_.last_run(r.id)) {
         view["last_run"] = run_view(*last);
     } else {
         view["last_run"] = nullptr;
     }
     std::size_t running = 0;
-    for (const auto& [rid, run] : running_) {
-        running += run.job == id ? 1 : 0;
+    if (running_known) {
+        running = *running_known;
+    } else {
+        for (const auto& [rid, run] : running_) {
+            running += run.job == id ? 1 : 0;
+        }
     }
     view["running"] = running;
     return view;
@@ -913,9 +923,20 @@ nlohmann::json worker<Config>::op_get(const nlohmann::json& request) {
 
 template <class Config>
 nlohmann::json worker<Config>::op_list(const nlohmann::json&) {
+    // Two queries and one pass over the running runs for the whole list,
+    // not two per job (0.8 s for 8,000 jobs before).
+    auto last_runs = store_.last_runs();
+    std::unordered_map<job_id, std::size_t> running;
+    for (const auto& [rid, run] : running_) {
+        ++running[run.job];
+    }
+    const std::size_t none = 0;
     auto all = nlohmann::json::array();
     for (const auto& record : store_.jobs()) {
-        all.push_back(job_view(record));
+        auto last = last_runs.find(record.id);
+        auto count = running.find(static_cast<job_id>(record.id));
+        all.push_back(job_view(record, last == last_runs.end() ? nullptr : &last->second,
+                               count == running.end() ? &none : &count->second, true));
     }
     return {{"jobs", std::move(all)}};
 }
