@@ -11,8 +11,8 @@
 //       p50_ms, p99_ms and max_ms are start minus scheduled instant, taken
 //       when the task starts.
 //
-// Goals (issue 5): 1,000,000 runs per second without history, 100,000 with
-// history, p99 lateness under 1 ms at 100,000 jobs.
+// Goals: 1,000,000 runs per second without history, 100,000 with history,
+// and p99 lateness under 1 ms at 100,000 jobs.
 #include <chime/default_triggers.hpp>
 #include <chime/heap_timer_queue.hpp>
 #include <chime/iso8601.hpp>
@@ -102,8 +102,8 @@ chime::worker_options bench_options(const bench_dir& dir) {
     options.threads = 1; // the loop takes the other core
     options.logger = std::make_shared<spdlog::logger>(
         "bench", std::make_shared<spdlog::sinks::null_sink_mt>());
-    // chimed logs a line per run at info; a program that runs a million a
-    // second would not, and formatting them is not what this measures.
+    // chimed logs a line per run at info. Formatting those lines is not what
+    // this measures, and a program running a million runs a second would not log them.
     options.logger->set_level(spdlog::level::warn);
     return options;
 }

@@ -262,7 +262,7 @@ json call(const connection& c, json request) {
         throw daemon_error("cannot connect to " + c.endpoint + ": " + e.what());
     }
     if (!reply) {
-        throw daemon_error("chimed did not answer on " + c.endpoint + " within " +
+        throw daemon_error("chimed did not reply on " + c.endpoint + " within " +
                            std::to_string(c.wait.count()) +
                            " ms; is it running? Start it with `chimed` in the directory that "
                            "holds chime.db");

@@ -5,8 +5,8 @@
 //   chimed --db /var/lib/chime/chime.db --log-level debug
 //   chimed keygen server        writes server.key and server.pub for tcp://
 //
-// SIGTERM and SIGINT stop it cleanly: no new runs; running runs get a stop
-// request and the stop grace to end; those still going are recorded
+// SIGTERM and SIGINT stop it cleanly. No new run starts, running runs get a
+// stop request and the stop grace to end, and those still going are recorded
 // interrupted.
 #include "chimed_config.hpp"
 
@@ -69,7 +69,16 @@ std::chrono::milliseconds parse_short_duration(std::string_view text, std::strin
         std::uint64_t n = 0;
         auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
         std::string unit(end, static_cast<const char*>(t.data() + t.size()));
-        std::uint64_t scale = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
+        std::uint64_t scale = 0;
+        if (unit == "s") {
+            scale = 1;
+        } else if (unit == "m") {
+            scale = 60;
+        } else if (unit == "h") {
+            scale = 3600;
+        } else if (unit == "d") {
+            scale = 86400;
+        }
         if (ec != std::errc() || scale == 0 || end == t.data()) {
             throw usage_error(std::string(option) + ": \"" + t +
                               "\" is not a duration; use ISO 8601 such as PT30S, or 30s, 5m, 2h, 1d");
@@ -188,7 +197,7 @@ int run(std::vector<std::string_view> args) {
     signals.request_stop();
     signals.join();
     worker.reset();
-    // The sockets are files; remove them so that chimectl says "not running".
+    // The sockets are files. Removing them lets chimectl report "not running".
     for (const auto& endpoint : {options.control, options.events}) {
         if (endpoint.starts_with("ipc://")) {
             std::error_code ec;

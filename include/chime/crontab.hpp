@@ -963,8 +963,8 @@ inline nlohmann::json crontab_job(const crontab_entry& entry, std::string_view f
         if (auto from = mail_sender(entry)) {
             mail["from"] = *from;
         }
-        // The history sink first: a job that lists sinks gets no history
-        // unless it asks for one.
+        // The history sink first: a job that lists sinks keeps no history
+        // unless the history sink is among them.
         job["sinks"] = nlohmann::json::array({{{"kind", "history"}}, std::move(mail)});
     }
     return job;

@@ -340,7 +340,7 @@ def check_help_and_commands(checker, chimectl):
     checker.check("no command: usage on stderr", "Usage: chimectl" in result.stderr, result,
                   "expected the usage text on stderr")
 
-    # Run where no chimed is: a daemon command exits 1 and says how to start it.
+    # Without a chimed, a daemon command exits 1 and prints how to start one.
     for command in ("list", "run-now"):
         args = [chimectl, command] + (["backup"] if command != "list" else [])
         result = cli_check.run(args + ["--socket", "ipc:///nonexistent/chime.control"])

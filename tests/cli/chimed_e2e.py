@@ -630,7 +630,7 @@ def check_crash(session):
 
     stale = session.ctl("status", "--wait", "1s")
     session.check("status after SIGKILL: exit 1", stale.returncode == 1, "", stale)
-    session.check("status after SIGKILL: no reply", "did not answer" in stale.stderr, "", stale)
+    session.check("status after SIGKILL: no reply", "did not reply" in stale.stderr, "", stale)
 
     session.start_daemon("--stop-grace", f"{STOP_GRACE_SECONDS}s")
     if not session.wait_ready("restart after SIGKILL"):

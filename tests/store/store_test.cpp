@@ -230,7 +230,7 @@ TEST_CASE("Missed fire times are one row with their range and count", "[store]")
     CHECK(run->last_scheduled == chime::instant{4000s});
     CHECK(run->count == 60);
     CHECK(run->reason == "beyond the misfire grace time");
-    // missed runs say nothing about whether the job works
+    // A missed run does not show whether the job works.
     CHECK_FALSE(s.last_status(id));
 }
 
@@ -465,7 +465,7 @@ TEST_CASE("A link to a held database is the same database", "[store][lock]") {
     CHECK(first.job_count() == 0);
 }
 
-TEST_CASE("A symbolic link planted as the lock file is refused and its target untouched",
+TEST_CASE("Lock file symlink is rejected",
           "[store][lock]") {
     temp_dir dir;
     auto victim = dir / "victim.txt";
@@ -498,7 +498,7 @@ TEST_CASE("The lock names another live process and frees when it dies", "[store]
             chime::store s(path);
             char c = 'r';
             (void)::write(ready[1], &c, 1);
-            ::pause(); // holds the store until killed
+            ::pause(); // keeps the store open until killed
         } catch (...) {
         }
         ::_exit(1);

@@ -129,7 +129,7 @@ json noop_every(const char* name, const char* period) {
             {"task", {{"kind", "noop"}}}};
 }
 
-// Polls the history of `name` until `predicate` holds or 10 s pass.
+// Polls the history of `name` until `predicate` is true or 10 s pass.
 template <class Predicate>
 json wait_for_history(chime::control_client& client, const std::string& name, Predicate predicate) {
     auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -315,7 +315,7 @@ TEST_CASE("A task that throws gives a failed run with the exception's message",
     CHECK(runs[0]["reason"] == "run now requested");
 }
 
-TEST_CASE("A shell job runs a real command and records its output and exit code",
+TEST_CASE("Shell job records output and exit code",
           "[worker][runs]") {
     running_worker w;
     chime::control_client client(w.endpoint);

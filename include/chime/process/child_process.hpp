@@ -544,8 +544,10 @@ inline void close_descriptors_from(int first, int max_fd) noexcept {
 #if defined(__linux__)
     // When the worker is killed (SIGKILL, a crash), the command is killed
     // too instead of running on unrecorded beside the rerun that recovery
-    // may start. Set after the user switch, which clears it; a worker that
+    // may start. Set after the user switch, which clears it. A worker that
     // died before this line left the child to init, which it checks.
+    // NOTE: only the command itself gets the signal; its own children
+    // survive a killed worker.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() == 1) {
         ::_exit(setup_failed_status);

@@ -64,12 +64,12 @@ private:
 // written by a newer chime and is refused without being changed.
 inline constexpr int store_schema_version = 1;
 
-// "chim" in ASCII: PRAGMA application_id of every chime database, which tells
-// a chime file from another application's SQLite file.
+// "chim" in ASCII: the PRAGMA application_id of every chime database, which
+// distinguishes it from another application's SQLite file.
 inline constexpr std::int32_t store_application_id = 0x6368696d;
 
 // How many runs of a job the history keeps. A run is kept while it is among
-// the newest `keep_last` runs and younger than `max_age`; a failed run is also
+// the newest `keep_last` runs and younger than `max_age`. A failed run is also
 // kept while it is among the newest `keep_failed_last` failures and younger
 // than `failed_max_age`, so failures can outlive successes. Pruning never
 // removes a running run nor the newest run of a job, so keep_last = 0 keeps the
@@ -98,9 +98,9 @@ struct retention {
     static retention from_json(const nlohmann::json& j);
 };
 
-// What follows when a run was still marked running at open (the worker
-// crashed or was killed): run the job again now, skip it, or deliver the
-// interrupted report to the job's sinks.
+// The action taken for a run still marked running at open (the worker crashed
+// or was killed): run the job again now, skip it, or deliver the interrupted
+// report to the job's sinks.
 enum class interrupted_rule : std::uint8_t { rerun, skip, notify };
 
 constexpr std::string_view to_string(interrupted_rule r) noexcept {
@@ -123,7 +123,7 @@ using store_job_id = std::int64_t;
 using store_run_id = std::int64_t;
 
 // A stored job. The trigger, task and sinks are JSON objects that carry their
-// own "kind"; the store keeps them as they are and leaves reading them to the
+// own "kind". The store keeps them as they are and leaves reading them to the
 // worker's registries.
 struct job_record {
     store_job_id id = 0;
@@ -184,7 +184,7 @@ public:
     // migrates the schema, and records runs left running as interrupted (see
     // recovered()). Throws store_error naming the file when the file is not a
     // chime database, has a newer schema, or is held by another live process
-    // (the message names its pid); the file is then left as it was.
+    // (the message names its pid). The file is then left as it was.
     explicit store(std::filesystem::path path, store_options options = {});
     ~store();
     store(const store&) = delete;
@@ -255,7 +255,7 @@ public:
     std::optional<run_status> last_status(store_job_id job);
     std::size_t run_count(store_job_id job);
 
-    // Applies `keep` to one job now; runs age even when no new run comes, so
+    // Applies `keep` to one job now. Runs age even when no new run comes, so
     // the worker calls this for every job from time to time.
     void prune(store_job_id job, const retention& keep, millisecond_instant now);
 
@@ -264,8 +264,8 @@ public:
 
 private:
     // The lock is an flock on the database file itself, so that a symbolic
-    // or hard link to it is the same file; "<file>.lock" only tells the
-    // holder's pid to the next process that tries.
+    // or hard link to it is the same file. "<file>.lock" only records the
+    // holder's pid for the error message of the next process that tries.
     struct lock_file {
         int database_fd = -1;
         int pid_fd = -1;
@@ -307,7 +307,7 @@ private:
     std::unique_ptr<SQLite::Statement> set_last_fire_;
     std::unique_ptr<SQLite::Statement> job_of_run_;
 
-    // Finished runs per job as far as this store knows, so that count-only
+    // Finished runs per job as counted by this store, so that count-only
     // pruning deletes only when a job is over its limit (one query per run
     // would halve the write rate). Loaded lazily per job.
     std::unordered_map<store_job_id, std::uint64_t> finished_runs_;

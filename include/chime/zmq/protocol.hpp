@@ -85,8 +85,8 @@ inline bool is_network_endpoint(std::string_view endpoint) {
 
 namespace detail {
 
-// '#' is a Z85 digit, so a comment is '#' followed by a space or nothing;
-// after a key, anything past a blank is a label.
+// '#' is a Z85 digit, so a comment is '#' followed by a blank or nothing.
+// After a key, anything past a blank is a label.
 inline bool is_key_file_comment(const std::string& line, std::size_t start) {
     return line[start] == '#' &&
            (start + 1 == line.size() || line[start + 1] == ' ' || line[start + 1] == '\t' ||
@@ -113,7 +113,8 @@ inline std::string read_z85_key(const std::filesystem::path& file, std::string_v
         }
         return key;
     }
-    throw invalid_input(std::string(what) + " " + file.string() + ": the file holds no key");
+    throw invalid_input(std::string(what) + " " + file.string() +
+                        ": the file contains no key; write one with `chimed keygen NAME`");
 }
 
 inline std::set<std::string> read_authorized_keys(const std::filesystem::path& file) {

@@ -1,4 +1,4 @@
-// The worker: one loop that owns the engine and the store, answers control
+// The worker: one loop that owns the engine and the store, replies to control
 // requests on a ZeroMQ ROUTER socket, publishes events on a PUB socket, hands
 // due runs to the executor, collects finished runs from it over inproc, and
 // delivers reports to the sinks. It runs in a thread of a program (inproc://),
@@ -73,9 +73,9 @@ struct worker_options {
     // Pool threads for tasks; 0 means one per core, and at least 4, because
     // command tasks wait on their child processes.
     std::size_t threads = 0;
-    // Control frames larger than this get a too_large error (up to four
-    // times this size; larger ones are dropped by ZeroMQ, which closes the
-    // peer's connection). 16 MiB holds an import of about 100,000 jobs.
+    // The size limit of a control frame: larger frames get a too_large error.
+    // ZeroMQ drops frames over four times this size and closes the peer's
+    // connection. 16 MiB fits an import of about 100,000 jobs.
     std::size_t max_message_bytes = std::size_t{16} << 20;
     // Control requests handled per loop turn before due runs are looked at
     // again, so that a burst of requests cannot make runs late for long.
@@ -87,7 +87,7 @@ struct worker_options {
     dispatcher_settings delivery;
     // How often every job's history is pruned by age.
     std::chrono::seconds prune_every{3600};
-    // Where the loop logs; null for spdlog's default logger.
+    // The logger of the loop, or null for spdlog's default logger.
     std::shared_ptr<spdlog::logger> logger;
 };
 
@@ -120,9 +120,9 @@ inline std::string ipc_path(std::string_view endpoint) {
 
 inline std::string iso_ms(millisecond_instant t) { return format_utc_milliseconds(t); }
 
-// Loading many jobs frees many small JSON blocks. glibc merges them at the
-// next large allocation, which measured 130 ms at 100,000 jobs and made the
-// first fire second that late; merging them here moves that cost to the load.
+// Loading many jobs frees many small JSON blocks, and glibc merges them at the
+// next large allocation. At 100,000 jobs that took 130 ms inside the first fire
+// second, so the merge is done here, at load time.
 inline void release_freed_memory() {
 #if defined(__GLIBC__)
     ::malloc_trim(0);
@@ -142,7 +142,7 @@ public:
     using engine_type = engine<triggers, queue_type>;
     static_assert(clock<clock_type>, "chime::worker: Config::clock must model chime::clock");
 
-    // Opens the store (which fails when another process holds it), loads
+    // Opens the store (which fails when another process has it open), loads
     // every job into the engine, handles the runs the store found
     // interrupted, and binds the sockets. Throws store_error, invalid_input
     // (a bad endpoint, tcp:// without CURVE keys) or chime::error (a socket).
@@ -191,8 +191,8 @@ private:
         delivery_mode mode = delivery_mode::always;
     };
 
-    // What the loop keeps per job beside the engine: the parsed task and
-    // sinks, and what it needs to record runs.
+    // The loop's data per job beside the engine: the parsed task and sinks,
+    // and the settings needed to record runs.
     struct job_entry {
         std::string name;
         std::shared_ptr<const task_variant> task;
@@ -324,9 +324,9 @@ inline std::string required_name(const nlohmann::json& request) {
     return it->get<std::string>();
 }
 
-// Why a job name cannot be used, or none. Names appear in tables, logs and
-// command lines, so control characters, leading dashes and surrounding
-// blanks are refused.
+// Returns why a job name is invalid, or none. Names appear in tables, logs
+// and command lines, so control characters, leading dashes and surrounding
+// blanks are rejected.
 inline std::optional<std::string> job_name_problem(const std::string& name) {
     if (name.empty()) {
         return "is empty";
@@ -454,7 +454,7 @@ void worker<Config>::bind_sockets() {
         }
         auto secret = detail::read_z85_key(curve.server_secret_key_file, "server secret key file");
         authorized_keys_ = detail::read_authorized_keys(curve.authorized_keys_file);
-        // ZAP: libzmq asks this socket whether a client key may connect.
+        // ZAP: libzmq sends this socket a request per client key to accept or reject.
         zap_.emplace(context_, zmq::socket_type::rep);
         zap_->bind("inproc://zeromq.zap.01");
         for (auto* socket : {&control_, &events_}) {
@@ -1097,8 +1097,8 @@ nlohmann::json worker<Config>::dispatch(const nlohmann::json& request) {
                              "history, export, import, ping or shutdown");
 }
 
-// Reads every waiting request. A ROUTER message is [peer id, (empty), body];
-// anything else is dropped because there is no one to answer.
+// Reads the waiting requests. A ROUTER message is [peer id, (empty), body];
+// anything else is dropped because there is no peer to reply to.
 template <class Config>
 void worker<Config>::handle_control() {
     for (std::size_t handled = 0; handled < options_.max_requests_per_turn; ++handled) {
@@ -1123,7 +1123,7 @@ void worker<Config>::handle_control() {
             }
         }
         if (parts.size() < 2) {
-            continue; // no body: nothing to answer
+            continue; // no body: no request to reply to
         }
         // [peer, empty, body] from REQ and DEALER clients that add the
         // delimiter; [peer, body] from DEALERs that do not.
@@ -1214,7 +1214,7 @@ void worker<Config>::handle_zap() {
             status = "200";
             text = "OK";
         } else {
-            log_->warn("refused a CURVE client with key {}", z85);
+            log_->warn("rejected a CURVE client whose key {} is not in the authorized keys file", z85);
         }
     }
     zap_->send(zmq::buffer(version), zmq::send_flags::sndmore);
@@ -1376,8 +1376,8 @@ void worker<Config>::deliver(job_entry& entry, store_job_id job, const report& r
             continue;
         }
         if (why == delivery_reason::recovered || why == delivery_reason::failing) {
-            // A sink sees only the report, so the state change goes into
-            // its reason, which mail bodies and webhook JSON carry.
+            // A sink receives only the report, so the state change goes into
+            // its reason, which mail bodies and webhook JSON contain.
             report marked = r;
             marked.reason = std::string(why == delivery_reason::recovered
                                             ? "recovered: the first success after failures"
